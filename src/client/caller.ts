@@ -1,0 +1,24 @@
+/** What the Store API needs from the layer below: a way to run one command on the owner. */
+import type { CallOptions } from '../types.js';
+
+/** Runs commands on the owner, in the order they are issued. */
+export interface Caller {
+  /** Runs `name(...args)` on the owner; resolves with its raw result (values still encoded). */
+  call(name: string, args: unknown[], options?: CallOptions): Promise<unknown>;
+  /** Resolves when calls can be served. */
+  ready(): Promise<void>;
+  /** Stops; pending calls reject with `ERR_SHAREDKV_CLOSED`. */
+  close(): Promise<void>;
+  /** Calls sent and not yet answered. */
+  readonly pending: number;
+}
+
+/** Default per-call timeout in ms. */
+export const DEFAULT_TIMEOUT = 5000;
+
+/** Checks a per-call timeout option. */
+export function checkTimeout(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return Number.NaN;
+  return value;
+}

@@ -1,0 +1,329 @@
+/**
+ * The Store API over any {@link Caller}: it encodes values on the way in, decodes them on the way out, and
+ * adds the namespace prefix to keys. Written once, so the owner and every client behave the same.
+ */
+import { badArgument, describe } from '../errors.js';
+import { decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
+import type {
+  Batch,
+  CallOptions,
+  CasOptions,
+  GetOrSetOptions,
+  MsetOptions,
+  SetOptions,
+  Store,
+  StoreStats,
+} from '../types.js';
+import type { Caller } from './caller.js';
+
+const CALL_OPTION_NAMES = new Set(['timeout', 'signal']);
+const NAMESPACE_NAME = /^[\w.@$-]+$/;
+
+/** Splits call options (handled here) from command options (sent to the owner and checked there). */
+function split<T extends CallOptions>(options: T | undefined): [Record<string, unknown> | undefined] {
+  if (options === undefined) return [undefined];
+  if (options === null || typeof options !== 'object') {
+    throw badArgument(`Expected options to be an object, got ${describe(options)}`);
+  }
+  let command: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(options)) {
+    if (CALL_OPTION_NAMES.has(k) || v === undefined) continue;
+    command ??= {};
+    command[k] = v;
+  }
+  return [command];
+}
+
+function decodeOptional(bytes: unknown): unknown {
+  return bytes === null || bytes === undefined ? undefined : decodeValue(bytes as Encoded);
+}
+
+/** Encodes a value to store; `undefined` is refused, as it cannot be told apart from a missing key. */
+function encodeStored(value: unknown): Encoded {
+  if (value === undefined) {
+    throw badArgument('Cannot store `undefined` (it reads back as a missing key); use del() to remove a key');
+  }
+  return encodeValue(value);
+}
+
+function checkKeyArg(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw badArgument(`Expected \`key\` to be a string, got ${describe(key)}`);
+}
+
+/** The Store implementation shared by every side. */
+export class KVStore implements Store {
+  constructor(
+    protected readonly caller: Caller,
+    /** Key prefix of this namespace ('' at the root). */
+    readonly prefix = '',
+  ) {}
+
+  /** Runs a command, turning synchronous validation errors into rejections. */
+  protected run(name: string, build: () => unknown[], options?: CallOptions): Promise<unknown> {
+    let args: unknown[];
+    try {
+      args = build();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.caller.call(name, args, options);
+  }
+
+  private k(key: unknown): string {
+    checkKeyArg(key);
+    return this.prefix + key;
+  }
+
+  ready(): Promise<void> {
+    return this.caller.ready();
+  }
+
+  async get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
+    return decodeOptional(await this.run('get', () => [this.k(key)], options)) as T | undefined;
+  }
+
+  async set(key: string, value: unknown, options?: SetOptions): Promise<unknown> {
+    const result = await this.run(
+      'set',
+      () => {
+        const [command] = split(options);
+        return command ? [this.k(key), encodeStored(value), command] : [this.k(key), encodeStored(value)];
+      },
+      options,
+    );
+    return options?.get === true ? decodeOptional(result) : result;
+  }
+
+  del(keys: string | string[], options?: CallOptions): Promise<number> {
+    return this.run(
+      'del',
+      () => [(Array.isArray(keys) ? keys : [keys]).map((k) => this.k(k))],
+      options,
+    ) as Promise<number>;
+  }
+
+  has(key: string, options?: CallOptions): Promise<boolean> {
+    return this.run('has', () => [this.k(key)], options) as Promise<boolean>;
+  }
+
+  async keys(pattern = '*', options?: CallOptions): Promise<string[]> {
+    const keys = (await this.run(
+      'keys',
+      () => {
+        if (typeof pattern !== 'string')
+          throw badArgument(`Expected \`pattern\` to be a string, got ${describe(pattern)}`);
+        return [this.prefix + pattern];
+      },
+      options,
+    )) as string[];
+    const n = this.prefix.length;
+    return n === 0 ? keys : keys.map((k) => k.slice(n));
+  }
+
+  async mget<T = unknown>(keys: string[], options?: CallOptions): Promise<Array<T | undefined>> {
+    const values = (await this.run(
+      'mget',
+      () => {
+        if (!Array.isArray(keys)) throw badArgument(`Expected \`keys\` to be an array, got ${describe(keys)}`);
+        return [keys.map((k) => this.k(k))];
+      },
+      options,
+    )) as unknown[];
+    return values.map(decodeOptional) as Array<T | undefined>;
+  }
+
+  async mset(entries: Record<string, unknown> | Iterable<[string, unknown]>, options?: MsetOptions): Promise<void> {
+    await this.run(
+      'mset',
+      () => {
+        if (entries === null || typeof entries !== 'object') {
+          throw badArgument(`Expected \`entries\` to be an object or iterable of pairs, got ${describe(entries)}`);
+        }
+        const pairs: unknown[] = [];
+        const list = Symbol.iterator in entries ? entries : Object.entries(entries);
+        for (const [k, v] of list as Iterable<[string, unknown]>) pairs.push(this.k(k), encodeStored(v));
+        const [command] = split(options);
+        return command ? [pairs, command] : [pairs];
+      },
+      options,
+    );
+  }
+
+  clear(options?: CallOptions): Promise<number> {
+    return this.run('clear', () => (this.prefix ? [this.prefix] : []), options) as Promise<number>;
+  }
+
+  size(options?: CallOptions): Promise<number> {
+    return this.run('size', () => (this.prefix ? [this.prefix] : []), options) as Promise<number>;
+  }
+
+  incr(key: string, by = 1, options?: CallOptions): Promise<number> {
+    return this.run('incr', () => [this.k(key), by], options) as Promise<number>;
+  }
+
+  decr(key: string, by = 1, options?: CallOptions): Promise<number> {
+    return this.run('decr', () => [this.k(key), by], options) as Promise<number>;
+  }
+
+  cas(key: string, expected: unknown, next: unknown, options?: CasOptions): Promise<boolean> {
+    return this.run(
+      'cas',
+      () => {
+        const [command] = split(options);
+        const args: unknown[] = [
+          this.k(key),
+          expected === undefined ? null : encodeValue(expected),
+          next === undefined ? null : encodeValue(next),
+        ];
+        if (command) args.push(command);
+        return args;
+      },
+      options,
+    ) as Promise<boolean>;
+  }
+
+  expire(key: string, ttl: number, options?: CallOptions): Promise<boolean> {
+    return this.run('expire', () => [this.k(key), ttl], options) as Promise<boolean>;
+  }
+
+  ttl(key: string, options?: CallOptions): Promise<number> {
+    return this.run('ttl', () => [this.k(key)], options) as Promise<number>;
+  }
+
+  persist(key: string, options?: CallOptions): Promise<boolean> {
+    return this.run('persist', () => [this.k(key)], options) as Promise<boolean>;
+  }
+
+  async getOrSet<T>(key: string, loader: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+    if (typeof loader !== 'function')
+      throw badArgument(`Expected \`loader\` to be a function, got ${describe(loader)}`);
+    const k = this.k(key);
+    const lease = options?.lease ?? 30_000;
+    const ttl = options?.ttl;
+    const fillOptions = ttl === undefined ? undefined : { ttl };
+    const [status, payload] = (await this.caller.call('getOrSet', [k, lease], options)) as [number, unknown];
+    if (status === 0) return decodeValue(payload as Encoded) as T;
+    const ticket = payload as number;
+    let value: T;
+    let bytes: Encoded;
+    try {
+      value = await loader();
+      bytes = encodeStored(value);
+    } catch (err) {
+      // Give the load to the next waiter; our caller gets the loader's own error.
+      await this.caller.call('fill', [k, ticket, null], options).catch(() => {});
+      throw err;
+    }
+    await this.caller.call('fill', fillOptions ? [k, ticket, bytes, fillOptions] : [k, ticket, bytes], options);
+    return value;
+  }
+
+  batch(): Batch {
+    return new KVBatch(this, (ops, options) => this.caller.call('batch', [ops], options));
+  }
+
+  namespace(name: string): Store {
+    if (typeof name !== 'string' || !NAMESPACE_NAME.test(name)) {
+      throw badArgument(`Expected a namespace name of letters, digits and _.@$- characters, got ${describe(name)}`);
+    }
+    return new KVStore(this.caller, `${this.prefix}${name}:`);
+  }
+
+  stats(options?: CallOptions): Promise<StoreStats> {
+    return this.run('stats', () => [], options) as Promise<StoreStats>;
+  }
+
+  async ping(options?: CallOptions): Promise<number> {
+    const t = performance.now();
+    await this.run('ping', () => [], options);
+    return performance.now() - t;
+  }
+
+  close(): Promise<void> {
+    return this.caller.close();
+  }
+
+  /** Prefixes a key (for batches). */
+  key(key: unknown): string {
+    return this.k(key);
+  }
+}
+
+type Decoder = ((r: unknown) => unknown) | null;
+
+/** Collects commands locally; nothing is sent until `exec()`. */
+class KVBatch implements Batch {
+  private readonly ops: unknown[][] = [];
+  private readonly decoders: Decoder[] = [];
+  private error: unknown = null;
+
+  constructor(
+    private readonly store: KVStore,
+    private readonly send: (ops: unknown[][], options?: CallOptions) => Promise<unknown>,
+  ) {}
+
+  get length(): number {
+    return this.ops.length;
+  }
+
+  private add(build: () => unknown[], decode: Decoder = null): this {
+    if (this.error) return this;
+    try {
+      this.ops.push(build());
+      this.decoders.push(decode);
+    } catch (err) {
+      // Reported by exec(), so a chain never throws halfway.
+      this.error = err;
+    }
+    return this;
+  }
+
+  get(key: string): this {
+    return this.add(() => ['get', this.store.key(key)], decodeOptional);
+  }
+
+  set(key: string, value: unknown, options?: Omit<SetOptions, keyof CallOptions>): this {
+    return this.add(
+      () => {
+        const k = this.store.key(key);
+        const v = encodeStored(value);
+        return options ? ['set', k, v, options] : ['set', k, v];
+      },
+      options?.get ? decodeOptional : null,
+    );
+  }
+
+  del(...keys: string[]): this {
+    return this.add(() => ['del', keys.map((k) => this.store.key(k))]);
+  }
+
+  has(key: string): this {
+    return this.add(() => ['has', this.store.key(key)]);
+  }
+
+  incr(key: string, by = 1): this {
+    return this.add(() => ['incr', this.store.key(key), by]);
+  }
+
+  decr(key: string, by = 1): this {
+    return this.add(() => ['decr', this.store.key(key), by]);
+  }
+
+  expire(key: string, ttl: number): this {
+    return this.add(() => ['expire', this.store.key(key), ttl]);
+  }
+
+  persist(key: string): this {
+    return this.add(() => ['persist', this.store.key(key)]);
+  }
+
+  async exec(options?: CallOptions): Promise<unknown[]> {
+    if (this.error) throw this.error;
+    if (this.ops.length === 0) return [];
+    const results = (await this.send(this.ops, options)) as unknown[];
+    return results.map((r, i) => {
+      const d = this.decoders[i];
+      return d ? d(r) : r;
+    });
+  }
+}

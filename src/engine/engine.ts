@@ -1,0 +1,313 @@
+/**
+ * The engine: the data and every command, pure and synchronous. It does no I/O and owns no timers: the
+ * server calls {@link Engine.sweep} from its own timer, and the clock is injected so ttl tests move time
+ * by hand. Each call to {@link Engine.execute} (one command or one batch) runs to completion before the
+ * next, which is what makes every command atomic and linearizable.
+ */
+import { SharedKVError } from '../errors.js';
+import type { Encoded } from '../protocol/codec.js';
+import { commands } from './commands/index.js';
+import { ExpiryHeap } from './expiry.js';
+import { type CommandContext, type CommandSpec, PENDING, type Reply } from './table.js';
+
+/** A stored key. */
+export interface Entry {
+  /** Encoded value bytes (never decoded except by counters and cas). */
+  v: Encoded;
+  /** Expiry time on the engine clock in ms; 0 when the key does not expire. */
+  exp: number;
+}
+
+/** Per-connection state the engine keeps so it can clean up when the peer goes away. */
+export interface Session {
+  readonly id: number;
+  /** Human-readable peer description (pid, transport) for stats and errors. */
+  readonly label: string;
+  /** Calls waiting in the engine, by request id, with the function that removes them. */
+  readonly waiting: Map<number, () => void>;
+  /** Keys this session is loading for getOrSet. */
+  readonly loads: Set<string>;
+  /** Settles a call that got {@link PENDING}: how a waiter is answered later. */
+  readonly respond: Reply;
+  closed: boolean;
+}
+
+/** Options of {@link Engine}. */
+export interface EngineOptions {
+  /**
+   * Clock in ms. Must not go backwards; the default is monotonic, so a wall-clock jump changes no ttl.
+   * @default performance.now
+   */
+  now?: () => number;
+}
+
+/** Engine counters (the server adds clients and pending calls). */
+export interface EngineStats {
+  keys: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  expired: number;
+  commands: Record<string, number>;
+}
+
+/** Approximate fixed cost of one key in the Map, for the `bytes` estimate. */
+const ENTRY_OVERHEAD = 64;
+
+/** The store's data and command dispatch. */
+export class Engine {
+  readonly now: () => number;
+  readonly data = new Map<string, Entry>();
+  private readonly heap = new ExpiryHeap();
+  private volatileCount = 0;
+  private nextSession = 1;
+  /** Undo log of the running batch: previous entries by key (first write wins). */
+  private undo: Map<string, Entry | undefined> | null = null;
+  bytes = 0;
+  hits = 0;
+  misses = 0;
+  expired = 0;
+  readonly counts = new Map<string, number>();
+  /** Extension point for state other modules keep per engine (getOrSet loads, later locks). */
+  readonly ext = new Map<string, unknown>();
+  /** Called for each session being closed, after the engine's own cleanup. */
+  readonly onSessionClose: Array<(s: Session) => void> = [];
+
+  constructor(options: EngineOptions = {}) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Opens the state for one peer; call {@link closeSession} exactly once when it goes away. */
+  openSession(label: string, respond: Reply): Session {
+    return { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, closed: false };
+  }
+
+  /** Frees everything a peer held: waiting calls, loads. Safe to call twice; only the first counts. */
+  closeSession(session: Session): void {
+    if (session.closed) return;
+    session.closed = true;
+    for (const remove of [...session.waiting.values()]) remove();
+    session.waiting.clear();
+    for (const hook of this.onSessionClose) hook(session);
+  }
+
+  /** Removes a waiting call (the client timed out or aborted it). */
+  cancel(session: Session, id: number): void {
+    const remove = session.waiting.get(id);
+    if (remove) {
+      session.waiting.delete(id);
+      remove();
+    }
+  }
+
+  /**
+   * Runs one command. Returns its result, or {@link PENDING} when it will answer through `session.respond` later.
+   *
+   * @throws SharedKVError `ERR_SHAREDKV_PROTOCOL` for an unknown command, `ERR_SHAREDKV_BAD_ARGUMENT` for bad
+   * arguments (nothing changed), or the command's own error.
+   */
+  execute(session: Session, id: number, name: string, args: unknown[]): unknown {
+    const spec = lookup(name);
+    checkArity(spec, args);
+    spec.check(args);
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    const ctx: CommandContext = { engine: this, session, id, inBatch: false };
+    return spec.run(ctx, args);
+  }
+
+  /**
+   * Runs several commands atomically: every command is checked first, and if one fails while running, the
+   * writes of the ones before it are undone, so the store is left exactly as it was.
+   */
+  runBatch(ctx: CommandContext, ops: Array<[string, ...unknown[]]>): unknown[] {
+    const specs: CommandSpec[] = [];
+    ops.forEach((op, index) => {
+      try {
+        const spec = lookup(op[0]);
+        if (!spec.batchable) {
+          throw new SharedKVError('ERR_SHAREDKV_BAD_ARGUMENT', `\`${spec.name}\` cannot be used inside a batch`);
+        }
+        const args = op.slice(1);
+        checkArity(spec, args);
+        spec.check(args);
+        specs.push(spec);
+      } catch (err) {
+        throw withIndex(err, index);
+      }
+    });
+    const inner: CommandContext = { ...ctx, inBatch: true };
+    const results: unknown[] = [];
+    const outer = this.undo;
+    this.undo = new Map();
+    try {
+      for (let i = 0; i < specs.length; i++) {
+        const spec = specs[i]!;
+        this.counts.set(spec.name, (this.counts.get(spec.name) ?? 0) + 1);
+        try {
+          results.push(spec.run(inner, ops[i]!.slice(1)));
+        } catch (err) {
+          this.rollback();
+          throw withIndex(err, i);
+        }
+      }
+      return results;
+    } finally {
+      this.undo = outer;
+    }
+  }
+
+  private rollback(): void {
+    const undo = this.undo;
+    if (!undo) return;
+    this.undo = null;
+    for (const [key, prev] of undo) this.write(key, prev);
+  }
+
+  /** The live entry of `key`, removing it first if its ttl has passed (lazy expiry). */
+  read(key: string): Entry | undefined {
+    const e = this.data.get(key);
+    if (e === undefined) return undefined;
+    if (e.exp !== 0 && e.exp <= this.now()) {
+      this.expireKey(key, e);
+      return undefined;
+    }
+    return e;
+  }
+
+  /** Every write goes through here: it keeps the byte estimate, the ttl index and the batch undo log. */
+  write(key: string, entry: Entry | undefined): void {
+    const prev = this.data.get(key);
+    if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
+    if (prev) {
+      this.bytes -= size(key, prev);
+      if (prev.exp !== 0) this.volatileCount--;
+    }
+    if (entry) {
+      this.data.set(key, entry);
+      this.bytes += size(key, entry);
+      if (entry.exp !== 0) {
+        this.volatileCount++;
+        if (!prev || prev.exp !== entry.exp) this.heap.push(entry.exp, key);
+      }
+    } else if (prev) {
+      this.data.delete(key);
+    }
+  }
+
+  private expireKey(key: string, e: Entry): void {
+    this.write(key, undefined);
+    this.expired++;
+    void e;
+  }
+
+  /**
+   * Removes keys whose ttl has passed, at most `budget` of them, so one call never blocks the loop for long.
+   * Returns true when more expired keys remain (the caller should sweep again soon).
+   */
+  sweep(budget = 500): boolean {
+    const now = this.now();
+    let done = 0;
+    for (;;) {
+      const top = this.heap.peek();
+      if (!top || top.at > now) break;
+      if (done >= budget) return true;
+      this.heap.pop();
+      done++;
+      const e = this.data.get(top.key);
+      // Stale heap items (the key was deleted or got another ttl) are dropped here.
+      if (e && e.exp === top.at) this.expireKey(top.key, e);
+    }
+    if (this.heap.length > 1024 && this.heap.length > 4 * this.volatileCount) this.compactHeap();
+    return false;
+  }
+
+  /** Time in ms until the next key expires, or undefined when none has a ttl. */
+  nextExpiry(): number | undefined {
+    const top = this.heap.peek();
+    return top ? Math.max(0, top.at - this.now()) : undefined;
+  }
+
+  private compactHeap(): void {
+    const live: Array<{ at: number; key: string }> = [];
+    for (const [key, e] of this.data) if (e.exp !== 0) live.push({ at: e.exp, key });
+    this.heap.rebuild(live);
+  }
+
+  /** Removes every key (or those starting with `prefix`); returns how many. */
+  clear(prefix = ''): number {
+    let n = 0;
+    if (prefix === '' && !this.undo) {
+      n = this.liveCount('');
+      this.data.clear();
+      this.heap.clear();
+      this.bytes = 0;
+      this.volatileCount = 0;
+      return n;
+    }
+    for (const key of [...this.data.keys()]) {
+      if (key.startsWith(prefix) && this.read(key)) {
+        this.write(key, undefined);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Live keys starting with `prefix`. Expired keys are removed on the way. */
+  liveCount(prefix: string): number {
+    while (this.sweep(100_000)) {
+      // Drain expired keys so the count is exact.
+    }
+    if (prefix === '') return this.data.size;
+    let n = 0;
+    for (const key of this.data.keys()) if (key.startsWith(prefix)) n++;
+    return n;
+  }
+
+  /** Counters for `stats`. */
+  stats(): EngineStats {
+    return {
+      keys: this.liveCount(''),
+      bytes: this.bytes,
+      hits: this.hits,
+      misses: this.misses,
+      expired: this.expired,
+      commands: Object.fromEntries(this.counts),
+    };
+  }
+}
+
+function size(key: string, e: Entry): number {
+  return ENTRY_OVERHEAD + key.length * 2 + e.v.length;
+}
+
+function lookup(name: unknown): CommandSpec {
+  const spec = typeof name === 'string' ? commands.get(name) : undefined;
+  if (!spec) {
+    throw new SharedKVError('ERR_SHAREDKV_PROTOCOL', `Unknown command ${JSON.stringify(String(name))}`);
+  }
+  return spec;
+}
+
+function checkArity(spec: CommandSpec, args: unknown[]): void {
+  const [min, max] = spec.arity;
+  // Trailing undefined arguments (an omitted options object) do not count.
+  let n = args.length;
+  while (n > min && args[n - 1] === undefined) n--;
+  if (n < min || n > max) {
+    throw new SharedKVError(
+      'ERR_SHAREDKV_BAD_ARGUMENT',
+      `\`${spec.name}\` takes ${min === max ? min : `${min} to ${max}`} arguments, got ${n}`,
+    );
+  }
+}
+
+function withIndex(err: unknown, index: number): unknown {
+  if (err instanceof SharedKVError) {
+    const data = err.data !== null && typeof err.data === 'object' ? { ...err.data, index } : { index };
+    return new SharedKVError(err.code, `Batch command ${index}: ${err.message}`, data);
+  }
+  return err;
+}
+
+export { PENDING };

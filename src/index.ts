@@ -1,0 +1,17 @@
+/**
+ * sharedkv: shared memory for Node.js processes. One process owns the data; every other process reaches it
+ * through the same typed {@link Store} API.
+ */
+export { type ClientStore, type ConnectOptions, connect, type OwnerStore } from './connect.js';
+export { type ErrorCode, ErrorCodes, SharedKVError, type WireError } from './errors.js';
+export { PROTOCOL_VERSION } from './protocol/envelope.js';
+export type {
+  Batch,
+  CallOptions,
+  CasOptions,
+  GetOrSetOptions,
+  MsetOptions,
+  SetOptions,
+  Store,
+  StoreStats,
+} from './types.js';

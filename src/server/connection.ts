@@ -1,0 +1,159 @@
+/**
+ * One peer of the owner: decodes its frames, runs each request through the engine, and answers every
+ * request of a frame in one frame. Keeps the peer's engine session, so whatever the peer held (waiting
+ * calls, loads; later locks and subscriptions) is freed exactly once when it goes away, whichever of
+ * exit, disconnect or socket close is seen first.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Engine, Session } from '../engine/engine.js';
+import { PENDING } from '../engine/table.js';
+import { SharedKVError } from '../errors.js';
+import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION } from '../protocol/envelope.js';
+import type { PeerLink } from '../transport/transport.js';
+
+/** How the peer must introduce itself. */
+export interface ConnectionAuth {
+  /** When set, the first request must be `hello` carrying this token. */
+  token?: string | undefined;
+  /** When true, the first request must be `hello` (socket peers). IPC peers already did their handshake. */
+  requireHello: boolean;
+}
+
+/** A connected peer. */
+export class Connection {
+  readonly session: Session;
+  private outbox: unknown[] = [];
+  private flushScheduled = false;
+  private greeted: boolean;
+  closed = false;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly link: PeerLink,
+    private readonly auth: ConnectionAuth,
+    private readonly onGone: (c: Connection) => void,
+  ) {
+    this.greeted = !auth.requireHello;
+    this.session = engine.openSession(link.label, (id, err, result) => this.deferred(id, err, result));
+  }
+
+  /** Calls this peer has waiting in the engine. */
+  get waiting(): number {
+    return this.session.waiting.size;
+  }
+
+  /** Handles one frame payload from the peer. */
+  receive(payload: Uint8Array): void {
+    if (this.closed) return;
+    let items: unknown[];
+    try {
+      items = decodeFrame(payload);
+    } catch (err) {
+      this.fail(err as SharedKVError);
+      return;
+    }
+    for (const item of items) {
+      if (this.closed) return;
+      this.handle(item);
+    }
+    this.flush();
+  }
+
+  private handle(item: unknown): void {
+    if (!Array.isArray(item) || item.length < 2 || typeof item[0] !== 'number' || typeof item[1] !== 'string') {
+      this.fail(new SharedKVError('ERR_SHAREDKV_PROTOCOL', 'Malformed request: expected [id, command, ...args]'));
+      return;
+    }
+    const id = item[0];
+    const name = item[1];
+    if (!this.greeted) {
+      this.hello(id, name, item[2]);
+      return;
+    }
+    if (name === 'cancel') {
+      if (typeof item[2] === 'number') this.engine.cancel(this.session, item[2]);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = this.engine.execute(this.session, id, name, item.slice(2));
+    } catch (err) {
+      if (id !== 0) this.outbox.push([id, ERR, toWireError(err)]);
+      return;
+    }
+    if (result !== PENDING && id !== 0) this.outbox.push([id, OK, result]);
+  }
+
+  private hello(id: number, name: string, info: unknown): void {
+    const fields = (info ?? {}) as { v?: unknown; token?: unknown };
+    if (name !== 'hello') {
+      this.fail(new SharedKVError('ERR_SHAREDKV_AUTH', 'The first request on a connection must be `hello`'));
+      return;
+    }
+    if (this.auth.token !== undefined && !sameToken(fields.token, this.auth.token)) {
+      this.fail(new SharedKVError('ERR_SHAREDKV_AUTH', 'Wrong or missing token'));
+      return;
+    }
+    if (fields.v !== PROTOCOL_VERSION) {
+      this.fail(
+        new SharedKVError(
+          'ERR_SHAREDKV_PROTOCOL',
+          `Protocol version mismatch: the owner speaks ${PROTOCOL_VERSION}, the client ${String(fields.v)}; use the same sharedkv version on both sides`,
+        ),
+      );
+      return;
+    }
+    this.greeted = true;
+    this.outbox.push([id, OK, { v: PROTOCOL_VERSION, pid: process.pid }]);
+  }
+
+  private deferred(id: number, err: SharedKVError | null, result?: unknown): void {
+    if (this.closed) return;
+    this.outbox.push(err ? [id, ERR, err.toWire()] : [id, OK, result]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  /** Sends every queued reply as one frame. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.closed) return;
+    const items = this.outbox;
+    this.outbox = [];
+    this.link.send(encodeFrame(items));
+  }
+
+  /** Answers with a protocol or auth error (id 0: about the connection) and drops the peer. */
+  fail(err: SharedKVError): void {
+    if (this.closed) return;
+    this.outbox.push([0, ERR, err.toWire()]);
+    this.flush();
+    this.link.close();
+    this.gone();
+  }
+
+  /** The peer is gone: free its state, once. */
+  gone(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.outbox = [];
+    this.engine.closeSession(this.session);
+    this.onGone(this);
+  }
+}
+
+/** Converts anything thrown by a command into a wire error; unexpected exceptions are bugs (INTERNAL). */
+export function toWireError(err: unknown) {
+  if (err instanceof SharedKVError) return err.toWire();
+  return new SharedKVError('ERR_SHAREDKV_INTERNAL', `Unexpected error in the owner: ${String(err)}`).toWire();
+}
+
+function sameToken(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  // timingSafeEqual needs equal lengths; comparing b with itself keeps the time independent of the guess.
+  return a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(b, b);
+}

@@ -1,0 +1,94 @@
+/**
+ * The owner's own client: calls go straight into the engine, with no encoding of the request and no I/O.
+ * Values are still encoded by the Store layer on the way in and decoded on the way out, so the owner gets
+ * the same copy semantics as every other process (mutating a result never changes the store).
+ */
+import type { Caller } from '../client/caller.js';
+import { DEFAULT_TIMEOUT } from '../client/caller.js';
+import type { Session } from '../engine/engine.js';
+import { PENDING } from '../engine/table.js';
+import { SharedKVError } from '../errors.js';
+import type { CallOptions } from '../types.js';
+import type { Server } from './server.js';
+
+interface Waiting {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Runs calls in the owner's engine. Closing it frees its session; the server's life is managed by its opener. */
+export class LocalCaller implements Caller {
+  private readonly session: Session;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly server: Server,
+    private readonly timeout = DEFAULT_TIMEOUT,
+  ) {
+    this.session = server.engine.openSession(`owner (pid ${process.pid})`, (id, err, result) => {
+      const w = this.waiting.get(id);
+      if (!w) return;
+      this.waiting.delete(id);
+      if (w.timer) clearTimeout(w.timer);
+      if (err) w.reject(err);
+      else w.resolve(result);
+    });
+  }
+
+  get pending(): number {
+    return this.waiting.size;
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  call(name: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    if (this.closed) return Promise.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
+    if (options?.signal?.aborted) {
+      return Promise.reject(new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted'));
+    }
+    const id = this.nextId++;
+    let result: unknown;
+    try {
+      result = this.server.engine.execute(this.session, id, name, args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (result !== PENDING) return Promise.resolve(result);
+    // Only waits (getOrSet while another process loads) get here; they honour timeout and signal.
+    return new Promise((resolve, reject) => {
+      const timeout = options?.timeout ?? this.timeout;
+      const w: Waiting = { resolve, reject, timer: undefined };
+      const fail = (err: SharedKVError) => {
+        if (!this.waiting.delete(id)) return;
+        if (w.timer) clearTimeout(w.timer);
+        this.server.engine.cancel(this.session, id);
+        reject(err);
+      };
+      if (timeout > 0) {
+        w.timer = setTimeout(() => fail(new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out')), timeout);
+      }
+      options?.signal?.addEventListener(
+        'abort',
+        () => fail(new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted')),
+        { once: true },
+      );
+      this.waiting.set(id, w);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.engine.closeSession(this.session);
+    for (const w of this.waiting.values()) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
+    }
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Public option and result types. The {@link Store} interface is the one API that the owner, every
+ * client transport and (later) the Redis backend implement.
+ */
+
+/** Options every call accepts, beside its own. */
+export interface CallOptions {
+  /**
+   * Milliseconds before the call rejects with `ERR_SHAREDKV_TIMEOUT`. `0` disables the timeout.
+   * @default the store's `timeout` (5000 ms)
+   */
+  timeout?: number;
+  /** Aborts the call (it rejects with `ERR_SHAREDKV_ABORTED`); a write already sent may still apply. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Store.set}. */
+export interface SetOptions extends CallOptions {
+  /** Time to live in milliseconds (a positive integer). Without it the key never expires. */
+  ttl?: number;
+  /** Only set when the key does not exist. */
+  nx?: boolean;
+  /** Only set when the key already exists. */
+  xx?: boolean;
+  /** Keep the key's current time to live instead of clearing it. Cannot be combined with `ttl`. */
+  keepTtl?: boolean;
+  /** Return the previous value (or `undefined`) instead of whether the write happened. */
+  get?: boolean;
+}
+
+/** Options of {@link Store.mset}. */
+export interface MsetOptions extends CallOptions {
+  /** Time to live in milliseconds applied to every key written. */
+  ttl?: number;
+}
+
+/** Options of {@link Store.cas}. */
+export interface CasOptions extends CallOptions {
+  /** Time to live in milliseconds of the new value; without it the key's current ttl is kept. */
+  ttl?: number;
+}
+
+/** Options of {@link Store.getOrSet}. */
+export interface GetOrSetOptions extends CallOptions {
+  /** Time to live in milliseconds of the loaded value. */
+  ttl?: number;
+  /**
+   * Milliseconds the loader may run before another waiting process is allowed to load instead.
+   * @default 30000
+   */
+  lease?: number;
+}
+
+/** Counters and sizes reported by {@link Store.stats}. */
+export interface StoreStats {
+  /** Live keys in the store (all namespaces). */
+  keys: number;
+  /** Approximate bytes held by keys and encoded values. */
+  bytes: number;
+  /** Processes connected to the owner (the owner itself not counted). */
+  clients: number;
+  /** Calls this store has sent and not yet seen answered. */
+  pending: number;
+  /** Successful reads that found their key. */
+  hits: number;
+  /** Reads that found nothing. */
+  misses: number;
+  /** Keys removed because their ttl passed. */
+  expired: number;
+  /** Commands executed by the owner, by command name. */
+  commands: Record<string, number>;
+  /** Milliseconds since the owner started. */
+  uptime: number;
+}
+
+/** One command inside a {@link Batch}. */
+export type BatchOp = [command: string, ...args: unknown[]];
+
+/**
+ * A group of commands applied atomically and in order: no other command runs between them, and if one
+ * fails none of them is applied.
+ */
+export interface Batch {
+  get(key: string): this;
+  set(key: string, value: unknown, options?: Omit<SetOptions, keyof CallOptions>): this;
+  del(...keys: string[]): this;
+  has(key: string): this;
+  incr(key: string, by?: number): this;
+  decr(key: string, by?: number): this;
+  expire(key: string, ttl: number): this;
+  persist(key: string): this;
+  /** Number of commands queued. */
+  readonly length: number;
+  /**
+   * Sends the batch; resolves with one result per command, in order.
+   * @throws SharedKVError with the failing command's code and `data.index`; nothing was applied.
+   */
+  exec(options?: CallOptions): Promise<unknown[]>;
+}
+
+/** The typed key-value API shared by every process. Values are copied in and out, never aliased. */
+export interface Store {
+  /** Resolves once the store can serve calls (the handshake with the owner is done). */
+  ready(): Promise<void>;
+  /** Value of `key`, or `undefined` when it does not exist. */
+  get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined>;
+  /** Writes `value`; resolves `true` when written (`false` when `nx`/`xx` prevented it), or the old value with `get`. */
+  set(key: string, value: unknown, options?: SetOptions): Promise<unknown>;
+  /** Deletes keys; resolves with how many existed. */
+  del(keys: string | string[], options?: CallOptions): Promise<number>;
+  /** Whether `key` exists. */
+  has(key: string, options?: CallOptions): Promise<boolean>;
+  /** Keys matching a glob (`*`, `?`, `[abc]`, `\` escapes). @default pattern `'*'` */
+  keys(pattern?: string, options?: CallOptions): Promise<string[]>;
+  /** Values of several keys, `undefined` for the missing ones. */
+  mget<T = unknown>(keys: string[], options?: CallOptions): Promise<Array<T | undefined>>;
+  /** Writes several keys atomically. */
+  mset(entries: Record<string, unknown> | Iterable<[string, unknown]>, options?: MsetOptions): Promise<void>;
+  /** Deletes every key (of this namespace); resolves with how many were deleted. */
+  clear(options?: CallOptions): Promise<number>;
+  /** Number of live keys (of this namespace). */
+  size(options?: CallOptions): Promise<number>;
+  /** Adds `by` (default 1) to the number at `key` (missing counts as 0) and resolves with the result. */
+  incr(key: string, by?: number, options?: CallOptions): Promise<number>;
+  /** Subtracts `by` (default 1). */
+  decr(key: string, by?: number, options?: CallOptions): Promise<number>;
+  /**
+   * Compare-and-set: writes `next` only when the stored value equals `expected` (`undefined` = absent).
+   * `next === undefined` deletes the key. Resolves with whether the write happened.
+   */
+  cas(key: string, expected: unknown, next: unknown, options?: CasOptions): Promise<boolean>;
+  /** Sets a ttl in ms on an existing key; resolves `false` when the key does not exist. */
+  expire(key: string, ttl: number, options?: CallOptions): Promise<boolean>;
+  /** Remaining ttl in ms; `-1` when the key has none, `-2` when it does not exist. */
+  ttl(key: string, options?: CallOptions): Promise<number>;
+  /** Removes a key's ttl; resolves `true` when there was one. */
+  persist(key: string, options?: CallOptions): Promise<boolean>;
+  /**
+   * Returns the value of `key`, or runs `loader` once across all processes and stores its result.
+   * While one process loads, the others that miss the same key wait for its value.
+   */
+  getOrSet<T>(key: string, loader: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T>;
+  /** Starts an atomic batch. */
+  batch(): Batch;
+  /** A view of the same store whose keys live under `name`; `clear()`, `keys()` and `size()` see only them. */
+  namespace(name: string): Store;
+  /** Owner statistics. */
+  stats(options?: CallOptions): Promise<StoreStats>;
+  /** Round trip to the owner; resolves with the latency in ms. */
+  ping(options?: CallOptions): Promise<number>;
+  /** Closes this store; pending calls reject with `ERR_SHAREDKV_CLOSED`. In the owner it stops serving. */
+  close(): Promise<void>;
+}
