@@ -153,6 +153,12 @@ function openOwner(options: ConnectOptions): OwnerStore {
   entry.refs++;
   const local = new LocalCaller(entry.server, options.timeout);
   const caller: Caller = {
+    get onPush() {
+      return local.onPush;
+    },
+    set onPush(fn) {
+      local.onPush = fn;
+    },
     call: (n, a, o) => local.call(n, a, o),
     ready: () => local.ready(),
     get pending() {

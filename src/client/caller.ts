@@ -11,6 +11,8 @@ export interface Caller {
   close(): Promise<void>;
   /** Calls sent and not yet answered. */
   readonly pending: number;
+  /** Receives messages the owner pushes unasked (`[kind, ...data]`); the Store layer sets it. */
+  onPush: (message: unknown[]) => void;
 }
 
 /** Default per-call timeout in ms. */

@@ -4,7 +4,7 @@
  * answers them in one frame), which is where most of the speed over one-message-per-call comes from.
  */
 import { describe, SharedKVError } from '../errors.js';
-import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION } from '../protocol/envelope.js';
+import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { Channel } from '../transport/transport.js';
 import type { CallOptions } from '../types.js';
 import { type Caller, DEFAULT_TIMEOUT } from './caller.js';
@@ -76,6 +76,9 @@ export class RemoteCaller implements Caller {
     // A failed start is reported through ready() and every call; never as an unhandled rejection.
     this.opened.catch(() => {});
   }
+
+  /** Receives messages the owner pushes (pub/sub, watch); set by the Store layer. */
+  onPush: (message: unknown[]) => void = () => {};
 
   get pending(): number {
     return this.calls.size;
@@ -156,8 +159,9 @@ export class RemoteCaller implements Caller {
     for (const item of items) {
       const [id, status, result] = item as [number, number, unknown];
       if (id === 0) {
+        if (status === PUSH) this.onPush(result as unknown[]);
         // An error about the connection itself (auth, protocol): everything pending fails with it.
-        if (status === ERR) this.lose(SharedKVError.fromWire(result));
+        else if (status === ERR) this.lose(SharedKVError.fromWire(result));
         continue;
       }
       const p = this.calls.get(id);

@@ -8,7 +8,7 @@ import { SharedKVError } from '../errors.js';
 import type { Encoded } from '../protocol/codec.js';
 import { commands } from './commands/index.js';
 import { ExpiryHeap } from './expiry.js';
-import { type CommandContext, type CommandSpec, PENDING, type Reply } from './table.js';
+import { type CommandContext, type CommandSpec, PENDING, type Push, type Reply } from './table.js';
 
 /** A stored key. */
 export interface Entry {
@@ -29,6 +29,8 @@ export interface Session {
   readonly loads: Set<string>;
   /** Settles a call that got {@link PENDING}: how a waiter is answered later. */
   readonly respond: Reply;
+  /** Delivers an unsolicited message (pub/sub, watch events) to the peer. */
+  readonly push: Push;
   closed: boolean;
 }
 
@@ -78,8 +80,8 @@ export class Engine {
   }
 
   /** Opens the state for one peer; call {@link closeSession} exactly once when it goes away. */
-  openSession(label: string, respond: Reply): Session {
-    return { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, closed: false };
+  openSession(label: string, respond: Reply, push: Push = () => {}): Session {
+    return { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, push, closed: false };
   }
 
   /** Frees everything a peer held: waiting calls, loads. Safe to call twice; only the first counts. */

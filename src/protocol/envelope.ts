@@ -3,7 +3,7 @@
  *
  * A **frame** is one MessagePack array of items. A request item is `[id, command, ...args]`; a reply item
  * is `[id, status, result]` with status {@link OK} or {@link ERR} (the result is then `{ code, message,
- * data }`). Every request a client issues in one tick travels in one frame, and the owner answers all the
+ * data }`), or `[0, PUSH, [kind, ...data]]` for messages the owner sends unasked. Every request a client issues in one tick travels in one frame, and the owner answers all the
  * requests of a frame in one frame. Request id 0 is fire-and-forget (no reply), used by `cancel`.
  *
  * Over process IPC every message is an object carrying the {@link MARKER} key, so sharedkv traffic and the
@@ -23,6 +23,8 @@ export const MARKER = '__sharedkv';
 export const OK = 0;
 /** Reply status: the result is a wire error. */
 export const ERR = 1;
+/** Status of an unsolicited item (id 0): the result is `[kind, ...data]` (pub/sub message, watch event). */
+export const PUSH = 2;
 
 /** IPC message kinds. */
 export type IpcKind = 'hello' | 'welcome' | 'frame' | 'bye';

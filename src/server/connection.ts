@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Engine, Session } from '../engine/engine.js';
 import { PENDING } from '../engine/table.js';
 import { SharedKVError } from '../errors.js';
-import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION } from '../protocol/envelope.js';
+import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { PeerLink } from '../transport/transport.js';
 
 /** How the peer must introduce itself. */
@@ -34,7 +34,11 @@ export class Connection {
     private readonly onGone: (c: Connection) => void,
   ) {
     this.greeted = !auth.requireHello;
-    this.session = engine.openSession(link.label, (id, err, result) => this.deferred(id, err, result));
+    this.session = engine.openSession(
+      link.label,
+      (id, err, result) => this.deferred(id, err, result),
+      (message) => this.queue([0, PUSH, message]),
+    );
   }
 
   /** Calls this peer has waiting in the engine. */
@@ -108,8 +112,13 @@ export class Connection {
   }
 
   private deferred(id: number, err: SharedKVError | null, result?: unknown): void {
+    this.queue(err ? [id, ERR, err.toWire()] : [id, OK, result]);
+  }
+
+  /** Queues an item for the next flush (this tick), for answers and pushes caused by other peers. */
+  private queue(item: unknown[]): void {
     if (this.closed) return;
-    this.outbox.push(err ? [id, ERR, err.toWire()] : [id, OK, result]);
+    this.outbox.push(item);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());

@@ -28,15 +28,25 @@ export class LocalCaller implements Caller {
     private readonly server: Server,
     private readonly timeout = DEFAULT_TIMEOUT,
   ) {
-    this.session = server.engine.openSession(`owner (pid ${process.pid})`, (id, err, result) => {
-      const w = this.waiting.get(id);
-      if (!w) return;
-      this.waiting.delete(id);
-      if (w.timer) clearTimeout(w.timer);
-      if (err) w.reject(err);
-      else w.resolve(result);
-    });
+    this.session = server.engine.openSession(
+      `owner (pid ${process.pid})`,
+      (id, err, result) => {
+        const w = this.waiting.get(id);
+        if (!w) return;
+        this.waiting.delete(id);
+        if (w.timer) clearTimeout(w.timer);
+        if (err) w.reject(err);
+        else w.resolve(result);
+      },
+      (message) => {
+        // Delivered asynchronously, as for remote clients, so a handler never runs inside the publisher's call.
+        queueMicrotask(() => this.onPush(message));
+      },
+    );
   }
+
+  /** Receives pushed messages (pub/sub, watch); set by the Store layer. */
+  onPush: (message: unknown[]) => void = () => {};
 
   get pending(): number {
     return this.waiting.size;
