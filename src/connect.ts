@@ -9,6 +9,7 @@ import type { Caller } from './client/caller.js';
 import { handshake } from './client/handshake.js';
 import { RemoteCaller } from './client/remote.js';
 import { KVStore } from './client/store.js';
+import { defineProcedure, type Procedure } from './engine/commands/procedures.js';
 import { badArgument, describe, SharedKVError } from './errors.js';
 import { LocalCaller } from './server/local.js';
 import { Server, type ServerOptions } from './server/server.js';
@@ -37,6 +38,8 @@ export interface ConnectOptions extends ServerOptions {
   readyTimeout?: number;
   /** Most calls in flight before new ones reject with `ERR_SHAREDKV_BACKPRESSURE`. @default 100000 */
   maxPending?: number;
+  /** Stored procedures the owner registers (ignored by clients); see {@link OwnerStore.define}. */
+  procedures?: Record<string, Procedure>;
 }
 
 /** The store as seen by the owner: it can also serve children it forks. */
@@ -47,6 +50,15 @@ export interface OwnerStore extends Store {
   attach(child: ChildProcess): ChildProcess;
   /** Forks a child with `child_process.fork` and serves it. */
   fork(modulePath: string, args?: readonly string[], options?: ForkOptions): ChildProcess;
+  /**
+   * Registers (or replaces) a stored procedure that every process can run atomically with `kv.call()`.
+   * @example
+   * kv.define('transfer', (tx, from, to, n) => {
+   *   if ((tx.get<number>(from) ?? 0) < n) throw new Error('insufficient funds');
+   *   tx.decr(from, n); tx.incr(to, n);
+   * });
+   */
+  define(name: string, fn: Procedure): void;
 }
 
 /** The store as seen by a client. */
@@ -63,6 +75,7 @@ const OPTION_NAMES = new Set([
   'now',
   'maxFrame',
   'maxOutput',
+  'procedures',
 ]);
 
 let ownerServer: { server: Server; refs: number } | null = null;
@@ -81,6 +94,9 @@ class OwnerKVStore extends KVStore implements OwnerStore {
   }
   fork(modulePath: string, args: readonly string[] = [], options?: ForkOptions): ChildProcess {
     return this.attach(forkChild(modulePath, args, options));
+  }
+  define(name: string, fn: Procedure): void {
+    defineProcedure(this.server.engine, name, fn);
   }
 }
 
@@ -151,6 +167,7 @@ function openOwner(options: ConnectOptions): OwnerStore {
   }
   const entry = ownerServer;
   entry.refs++;
+  for (const [name, fn] of Object.entries(options.procedures ?? {})) defineProcedure(entry.server.engine, name, fn);
   const local = new LocalCaller(entry.server, options.timeout);
   const caller: Caller = {
     get onPush() {

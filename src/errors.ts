@@ -20,6 +20,7 @@ export const ErrorCodes = {
   ERR_SHAREDKV_BACKPRESSURE: 'Too many calls are pending; the bounded queue refused another one.',
   ERR_SHAREDKV_NO_OWNER: 'No owner answered the handshake before the deadline.',
   ERR_SHAREDKV_ABORTED: 'The call was aborted through its AbortSignal.',
+  ERR_SHAREDKV_PROCEDURE_FAILED: 'A stored procedure threw; its writes were undone.',
   ERR_SHAREDKV_INTERNAL: 'A bug in sharedkv: the owner caught an unexpected exception while running a command.',
 } as const;
 

@@ -3,6 +3,7 @@
  * through the same typed {@link Store} API.
  */
 export { type ClientStore, type ConnectOptions, connect, type OwnerStore } from './connect.js';
+export type { Procedure, Transaction } from './engine/commands/procedures.js';
 export { type ErrorCode, ErrorCodes, SharedKVError, type WireError } from './errors.js';
 export { PROTOCOL_VERSION } from './protocol/envelope.js';
 export type {
@@ -10,8 +11,15 @@ export type {
   CallOptions,
   CasOptions,
   GetOrSetOptions,
+  Lock,
+  LockOptions,
+  Message,
   MsetOptions,
+  Semaphore,
   SetOptions,
   Store,
   StoreStats,
+  Subscription,
+  Unsubscribe,
+  WatchEvent,
 } from './types.js';

@@ -26,6 +26,73 @@ export interface SetOptions extends CallOptions {
   keepTtl?: boolean;
   /** Return the previous value (or `undefined`) instead of whether the write happened. */
   get?: boolean;
+  /**
+   * Fencing: apply the write only while this lock lease is live (its token is the lock's current one);
+   * otherwise reject with `ERR_SHAREDKV_LOCK_LOST` and change nothing.
+   */
+  fence?: Lock | { lock: string; token: number };
+}
+
+/** Options of {@link Store.lock}. */
+export interface LockOptions extends CallOptions {
+  /** Lease in ms: the lock frees itself after this long unless extended. @default 10000 */
+  ttl?: number;
+  /** How long to wait for the lock in ms (`0`: don't wait, `Infinity`: no limit). @default 10000 */
+  wait?: number;
+}
+
+/** A held lock (or semaphore permit). */
+export interface Lock {
+  /** The lock's name (within its namespace). */
+  readonly name: string;
+  /** Fencing token: strictly increases with every grant of this lock name. */
+  readonly token: number;
+  /** Releases the lock; resolves `false` when the lease had already ended (someone else may hold it). */
+  release(): Promise<boolean>;
+  /**
+   * Extends the lease to `ttl` ms from now.
+   * @throws SharedKVError `ERR_SHAREDKV_LOCK_LOST` when the lease had already ended.
+   */
+  extend(ttl: number): Promise<void>;
+}
+
+/** A counting semaphore: at most `limit` holders at once. */
+export interface Semaphore {
+  readonly name: string;
+  readonly limit: number;
+  /** Waits for a permit (see {@link LockOptions}). */
+  acquire(options?: LockOptions): Promise<Lock>;
+  /** A permit if one is free now, else `null`. */
+  tryAcquire(options?: Omit<LockOptions, 'wait'>): Promise<Lock | null>;
+  /** Runs `fn` holding a permit and releases it in `finally`. */
+  withPermit<T>(fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T>;
+}
+
+/** A pub/sub message as the iterator form yields it. */
+export interface Message<T = unknown> {
+  channel: string;
+  message: T;
+  /** The pattern that matched, for pattern subscriptions. */
+  pattern?: string;
+}
+
+/** Removes a subscription or watch. */
+export type Unsubscribe = () => Promise<void>;
+
+/** The iterator form of {@link Store.subscribe}: `for await (const m of kv.subscribe('news'))`. */
+export interface Subscription<T = unknown> extends AsyncIterableIterator<Message<T>> {
+  /** Resolves once the owner has registered the subscription (messages published after it arrive). */
+  readonly ready: Promise<void>;
+  /** Stops the subscription; the iteration ends. */
+  unsubscribe(): Promise<void>;
+}
+
+/** A key change seen by {@link Store.watch}. */
+export interface WatchEvent<T = unknown> {
+  key: string;
+  op: 'set' | 'del' | 'expire' | 'evict';
+  /** The new value, for `set`. */
+  value?: T;
 }
 
 /** Options of {@link Store.mset}. */
@@ -144,6 +211,39 @@ export interface Store {
   batch(): Batch;
   /** A view of the same store whose keys live under `name`; `clear()`, `keys()` and `size()` see only them. */
   namespace(name: string): Store;
+  /**
+   * Takes a lock with a lease. Waiters are served first come, first served; a lock held by a process that
+   * dies is freed as soon as the owner sees it go.
+   * @throws SharedKVError `ERR_SHAREDKV_TIMEOUT` when `wait` passes first, `ERR_SHAREDKV_ABORTED` on abort.
+   */
+  lock(name: string, options?: LockOptions): Promise<Lock>;
+  /** Takes the lock if it is free now; resolves `null` otherwise. */
+  tryLock(name: string, options?: Omit<LockOptions, 'wait'>): Promise<Lock | null>;
+  /**
+   * Runs `fn` holding the lock and releases it in `finally`, also when `fn` throws.
+   * @throws SharedKVError `ERR_SHAREDKV_LOCK_LOST` when `fn` returned but the lease had ended meanwhile.
+   */
+  withLock<T>(name: string, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T>;
+  /** A counting semaphore of `limit` permits. */
+  semaphore(name: string, limit: number): Semaphore;
+  /** Publishes a message; resolves with how many subscriptions received it. */
+  publish(channel: string, message: unknown, options?: CallOptions): Promise<number>;
+  /**
+   * Subscribes to a channel, or to a pattern when it contains `*`, `?` or `[`. With a handler, resolves with
+   * the function that unsubscribes; without, returns an async iterator.
+   */
+  subscribe<T = unknown>(
+    channel: string,
+    handler: (message: T, channel: string, pattern?: string) => void,
+  ): Promise<Unsubscribe>;
+  subscribe<T = unknown>(channel: string): Subscription<T>;
+  /** Calls `handler` for every change of keys matching `pattern` (a key or a glob), by any process. */
+  watch<T = unknown>(pattern: string, handler: (event: WatchEvent<T>) => void): Promise<Unsubscribe>;
+  /**
+   * Runs a stored procedure in the owner, atomically.
+   * @throws SharedKVError `ERR_SHAREDKV_PROCEDURE_FAILED` when it throws (its writes are undone).
+   */
+  call<T = unknown>(procedure: string, ...args: unknown[]): Promise<T>;
   /** Owner statistics. */
   stats(options?: CallOptions): Promise<StoreStats>;
   /** Round trip to the owner; resolves with the latency in ms. */

@@ -2,24 +2,43 @@
  * The Store API over any {@link Caller}: it encodes values on the way in, decodes them on the way out, and
  * adds the namespace prefix to keys. Written once, so the owner and every client behave the same.
  */
-import { badArgument, describe } from '../errors.js';
+import { badArgument, describe, SharedKVError } from '../errors.js';
 import { decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
 import type {
   Batch,
   CallOptions,
   CasOptions,
   GetOrSetOptions,
+  Lock,
+  LockOptions,
   MsetOptions,
+  Semaphore,
   SetOptions,
   Store,
   StoreStats,
+  Subscription,
+  Unsubscribe,
+  WatchEvent,
 } from '../types.js';
-import type { Caller } from './caller.js';
+import { type Caller, DEFAULT_TIMEOUT } from './caller.js';
+import { routerOf } from './events.js';
 
 const CALL_OPTION_NAMES = new Set(['timeout', 'signal']);
 const NAMESPACE_NAME = /^[\w.@$-]+$/;
 
 /** Splits call options (handled here) from command options (sent to the owner and checked there). */
+/** Where a Lock object keeps its full (namespaced) name for fencing. */
+const FENCE = Symbol('sharedkv.fence');
+
+/** Turns a `fence` option (a Lock, or `{ lock, token }`) into its wire form. */
+function fenceOf(value: unknown, prefix: string): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const own = (value as { [FENCE]?: unknown })[FENCE];
+  if (own) return own;
+  const f = value as { lock?: unknown; token?: unknown };
+  return typeof f.lock === 'string' ? { lock: prefix + f.lock, token: f.token } : value;
+}
+
 function split<T extends CallOptions>(options: T | undefined): [Record<string, unknown> | undefined] {
   if (options === undefined) return [undefined];
   if (options === null || typeof options !== 'object') {
@@ -87,6 +106,7 @@ export class KVStore implements Store {
       'set',
       () => {
         const [command] = split(options);
+        if (command?.fence !== undefined) command.fence = fenceOf(command.fence, this.prefix);
         return command ? [this.k(key), encodeStored(value), command] : [this.k(key), encodeStored(value)];
       },
       options,
@@ -229,6 +249,124 @@ export class KVStore implements Store {
     return new KVStore(this.caller, `${this.prefix}${name}:`);
   }
 
+  async lock(name: string, options: LockOptions = {}): Promise<Lock> {
+    const lock = await this.acquire(name, options, 1);
+    if (!lock) {
+      throw new SharedKVError('ERR_SHAREDKV_TIMEOUT', `Lock ${JSON.stringify(name)} is held (wait: 0)`, { lock: name });
+    }
+    return lock;
+  }
+
+  tryLock(name: string, options: Omit<LockOptions, 'wait'> = {}): Promise<Lock | null> {
+    return this.acquire(name, { ...options, wait: 0 }, 1);
+  }
+
+  withLock<T>(name: string, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T> {
+    return this.holding(this.lock(name, options), fn);
+  }
+
+  semaphore(name: string, limit: number): Semaphore {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw badArgument(`Expected \`limit\` to be a positive integer, got ${describe(limit)}`);
+    }
+    const acquire = async (options: LockOptions = {}) => {
+      const lock = await this.acquire(name, options, limit);
+      if (!lock) throw new SharedKVError('ERR_SHAREDKV_TIMEOUT', `No permit of ${JSON.stringify(name)} is free`);
+      return lock;
+    };
+    return {
+      name,
+      limit,
+      acquire,
+      tryAcquire: (options = {}) => this.acquire(name, { ...options, wait: 0 }, limit),
+      withPermit: (fn, options) => this.holding(acquire(options), fn),
+    };
+  }
+
+  /** Runs `fn` with a lock and releases it in `finally`; a lease lost meanwhile is reported. */
+  private async holding<T>(taking: Promise<Lock>, fn: (lock: Lock) => T | Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw badArgument(`Expected a function, got ${describe(fn)}`);
+    const lock = await taking;
+    let result: T;
+    try {
+      result = await fn(lock);
+    } catch (err) {
+      await lock.release().catch(() => false);
+      throw err;
+    }
+    if (!(await lock.release())) {
+      throw new SharedKVError(
+        'ERR_SHAREDKV_LOCK_LOST',
+        `The lease of ${JSON.stringify(lock.name)} ended before the critical section finished; extend it or raise ttl`,
+        { lock: lock.name, token: lock.token },
+      );
+    }
+    return result;
+  }
+
+  private async acquire(name: string, options: LockOptions, limit: number): Promise<Lock | null> {
+    const full = this.k(name);
+    if (options === null || typeof options !== 'object') {
+      throw badArgument(`Expected lock options to be an object, got ${describe(options)}`);
+    }
+    const ttl = options.ttl ?? 10_000;
+    const wait = options.wait ?? 10_000;
+    // The owner answers a wait that runs out itself; the call's own timeout only guards a lost owner.
+    const timeout = options.timeout ?? (wait === Number.POSITIVE_INFINITY ? 0 : wait + DEFAULT_TIMEOUT);
+    const call: CallOptions = options.signal ? { timeout, signal: options.signal } : { timeout };
+    const r = (await this.caller.call('lock', [full, limit === 1 ? { ttl, wait } : { ttl, wait, limit }], call)) as
+      | [number, number]
+      | null;
+    if (r === null) return null;
+    const caller = this.caller;
+    const token = r[0];
+    return {
+      name,
+      token,
+      release: () => caller.call('unlock', [full, token]) as Promise<boolean>,
+      async extend(ms: number) {
+        if (!(await caller.call('extend', [full, token, ms]))) {
+          throw new SharedKVError('ERR_SHAREDKV_LOCK_LOST', `The lease of ${JSON.stringify(name)} had already ended`, {
+            lock: name,
+            token,
+          });
+        }
+      },
+      // Lets `set(k, v, { fence: lock })` find the full name of a namespaced lock.
+      ...({ [FENCE]: { lock: full, token } } as object),
+    } as Lock;
+  }
+
+  publish(channel: string, message: unknown, options?: CallOptions): Promise<number> {
+    return this.run('publish', () => [this.k(channel), encodeStored(message)], options) as Promise<number>;
+  }
+
+  subscribe<T = unknown>(
+    channel: string,
+    handler: (message: T, channel: string, pattern?: string) => void,
+  ): Promise<Unsubscribe>;
+  subscribe<T = unknown>(channel: string): Subscription<T>;
+  subscribe<T = unknown>(
+    channel: string,
+    handler?: (message: T, channel: string, pattern?: string) => void,
+  ): Promise<Unsubscribe> | Subscription<T> {
+    const router = routerOf(this.caller);
+    if (handler === undefined) return router.iterate<T>(this.k(channel), this.prefix);
+    return Promise.resolve()
+      .then(() => this.k(channel))
+      .then((target) => router.add('subscribe', target, { prefix: this.prefix, fn: handler as never }));
+  }
+
+  async watch<T = unknown>(pattern: string, handler: (event: WatchEvent<T>) => void): Promise<Unsubscribe> {
+    return routerOf(this.caller).add('watch', this.k(pattern), { prefix: this.prefix, fn: handler as never });
+  }
+
+  async call<T = unknown>(procedure: string, ...args: unknown[]): Promise<T> {
+    checkKeyArg(procedure);
+    const encoded = args.map((a) => encodeValue(a));
+    return decodeOptional(await this.caller.call('call', [procedure, encoded])) as T;
+  }
+
   stats(options?: CallOptions): Promise<StoreStats> {
     return this.run('stats', () => [], options) as Promise<StoreStats>;
   }
@@ -287,7 +425,13 @@ class KVBatch implements Batch {
       () => {
         const k = this.store.key(key);
         const v = encodeStored(value);
-        return options ? ['set', k, v, options] : ['set', k, v];
+        if (!options) return ['set', k, v];
+        return [
+          'set',
+          k,
+          v,
+          options.fence === undefined ? options : { ...options, fence: fenceOf(options.fence, this.store.prefix) },
+        ];
       },
       options?.get ? decodeOptional : null,
     );

@@ -53,6 +53,20 @@ export interface EngineStats {
   commands: Record<string, number>;
 }
 
+/** Kinds of key change delivered to watchers. */
+export type KeyOp = 'set' | 'del' | 'expire' | 'evict';
+
+/** Sees every key change (after commit, for transactions). `entry` is the new entry for `set`. */
+export type KeyObserver = (key: string, op: KeyOp, entry: Entry | undefined) => void;
+
+/** Something with deadlines that the sweep must honour. */
+export interface EngineTimer {
+  /** The earliest deadline on the engine clock, if any. */
+  next(): number | undefined;
+  /** Handles everything due at `now`. */
+  tick(now: number): void;
+}
+
 /** Approximate fixed cost of one key in the Map, for the `bytes` estimate. */
 const ENTRY_OVERHEAD = 64;
 
@@ -74,6 +88,12 @@ export class Engine {
   readonly ext = new Map<string, unknown>();
   /** Called for each session being closed, after the engine's own cleanup. */
   readonly onSessionClose: Array<(s: Session) => void> = [];
+  /** Deadline-driven state (lock leases, lock waits, load leases), checked by {@link sweep}. */
+  readonly timers: EngineTimer[] = [];
+  /** Installed by the server: run {@link sweep} within `delay` ms. */
+  onWake: ((delay: number) => void) | null = null;
+  private readonly observers: KeyObserver[] = [];
+  private heldEvents: Array<[string, KeyOp, Entry | undefined]> | null = null;
 
   constructor(options: EngineOptions = {}) {
     this.now = options.now ?? (() => performance.now());
@@ -117,6 +137,18 @@ export class Engine {
     return spec.run(ctx, args);
   }
 
+  /** Runs a command from inside a transaction (stored procedures): checked, counted, never waiting. */
+  runInside(ctx: CommandContext, name: string, args: unknown[]): unknown {
+    const spec = lookup(name);
+    if (!spec.batchable) {
+      throw new SharedKVError('ERR_SHAREDKV_BAD_ARGUMENT', `\`${spec.name}\` cannot be used inside a transaction`);
+    }
+    checkArity(spec, args);
+    spec.check(args);
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    return spec.run(ctx.inBatch ? ctx : { ...ctx, inBatch: true }, args);
+  }
+
   /**
    * Runs several commands atomically: every command is checked first, and if one fails while running, the
    * writes of the ones before it are undone, so the store is left exactly as it was.
@@ -138,31 +170,62 @@ export class Engine {
       }
     });
     const inner: CommandContext = { ...ctx, inBatch: true };
-    const results: unknown[] = [];
-    const outer = this.undo;
-    this.undo = new Map();
-    try {
+    return this.atomically(() => {
+      const results: unknown[] = [];
       for (let i = 0; i < specs.length; i++) {
         const spec = specs[i]!;
         this.counts.set(spec.name, (this.counts.get(spec.name) ?? 0) + 1);
         try {
           results.push(spec.run(inner, ops[i]!.slice(1)));
         } catch (err) {
-          this.rollback();
           throw withIndex(err, i);
         }
       }
       return results;
+    });
+  }
+
+  /**
+   * Runs `fn` as one transaction: if it throws, every write it made is undone and no change event is sent;
+   * if it returns, its change events go out together. Used by batches and stored procedures.
+   */
+  atomically<T>(fn: () => T): T {
+    if (this.undo) return fn();
+    this.undo = new Map();
+    this.heldEvents = [];
+    let ok = false;
+    try {
+      const result = fn();
+      ok = true;
+      return result;
     } finally {
-      this.undo = outer;
+      const undo = this.undo;
+      const events = this.heldEvents;
+      this.undo = null;
+      this.heldEvents = null;
+      if (ok) {
+        for (const e of events) this.emit(e[0], e[1], e[2]);
+      } else {
+        for (const [key, prev] of undo) this.write(key, prev, null);
+      }
     }
   }
 
-  private rollback(): void {
-    const undo = this.undo;
-    if (!undo) return;
-    this.undo = null;
-    for (const [key, prev] of undo) this.write(key, prev);
+  /** Registers an observer of key changes (watch); the engine only builds events while one exists. */
+  observe(fn: KeyObserver): void {
+    this.observers.push(fn);
+  }
+
+  private emit(key: string, op: KeyOp, entry: Entry | undefined): void {
+    for (const o of this.observers) o(key, op, entry);
+  }
+
+  /**
+   * Asks the owner's timer to call {@link sweep} within `delay` ms (a lock lease or a wait deadline that is
+   * sooner than the next key expiry). The server installs the handler.
+   */
+  wakeIn(delay: number): void {
+    this.onWake?.(delay);
   }
 
   /** The live entry of `key`, removing it first if its ttl has passed (lazy expiry). */
@@ -176,10 +239,20 @@ export class Engine {
     return e;
   }
 
-  /** Every write goes through here: it keeps the byte estimate, the ttl index and the batch undo log. */
-  write(key: string, entry: Entry | undefined): void {
+  /**
+   * Every write goes through here: it keeps the byte estimate, the ttl index, the transaction undo log and
+   * the change events. `op` names the change for watchers (`null`: no event, as when undoing).
+   */
+  write(key: string, entry: Entry | undefined, op: KeyOp | null = entry ? 'set' : 'del'): void {
     const prev = this.data.get(key);
     if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
+    // A ttl-only change keeps the same bytes and is not a change of value.
+    if (op !== null && this.observers.length > 0 && !(entry && prev && entry.v === prev.v)) {
+      if (entry || prev) {
+        if (this.heldEvents) this.heldEvents.push([key, op, entry]);
+        else this.emit(key, op, entry);
+      }
+    }
     if (prev) {
       this.bytes -= size(key, prev);
       if (prev.exp !== 0) this.volatileCount--;
@@ -189,17 +262,20 @@ export class Engine {
       this.bytes += size(key, entry);
       if (entry.exp !== 0) {
         this.volatileCount++;
-        if (!prev || prev.exp !== entry.exp) this.heap.push(entry.exp, key);
+        if (!prev || prev.exp !== entry.exp) {
+          this.heap.push(entry.exp, key);
+          // The new expiry is the soonest: have the sweep run then, so watchers hear of it on time.
+          if (this.heap.peek()?.at === entry.exp && this.onWake) this.onWake(entry.exp - this.now());
+        }
       }
     } else if (prev) {
       this.data.delete(key);
     }
   }
 
-  private expireKey(key: string, e: Entry): void {
-    this.write(key, undefined);
+  private expireKey(key: string, _e: Entry): void {
+    this.write(key, undefined, 'expire');
     this.expired++;
-    void e;
   }
 
   /**
@@ -220,13 +296,17 @@ export class Engine {
       if (e && e.exp === top.at) this.expireKey(top.key, e);
     }
     if (this.heap.length > 1024 && this.heap.length > 4 * this.volatileCount) this.compactHeap();
+    for (const t of this.timers) t.tick(now);
     return false;
   }
 
-  /** Time in ms until the next key expires, or undefined when none has a ttl. */
+  /** Time in ms until the next key expires or timer is due, or undefined when nothing is scheduled. */
   nextExpiry(): number | undefined {
+    const now = this.now();
     const top = this.heap.peek();
-    return top ? Math.max(0, top.at - this.now()) : undefined;
+    let at = top ? top.at : Number.POSITIVE_INFINITY;
+    for (const t of this.timers) at = Math.min(at, t.next() ?? Number.POSITIVE_INFINITY);
+    return at === Number.POSITIVE_INFINITY ? undefined : Math.max(0, at - now);
   }
 
   private compactHeap(): void {
@@ -238,7 +318,7 @@ export class Engine {
   /** Removes every key (or those starting with `prefix`); returns how many. */
   clear(prefix = ''): number {
     let n = 0;
-    if (prefix === '' && !this.undo) {
+    if (prefix === '' && !this.undo && this.observers.length === 0) {
       n = this.liveCount('');
       this.data.clear();
       this.heap.clear();

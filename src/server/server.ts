@@ -8,7 +8,6 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { debuglog } from 'node:util';
-import { expireLeases } from '../engine/commands/load.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { SharedKVError } from '../errors.js';
 import { type IpcMessage, ipc, isIpcMessage, PROTOCOL_VERSION } from '../protocol/envelope.js';
@@ -29,6 +28,7 @@ export class Server {
   private readonly startedAt = Date.now();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweepImmediate: NodeJS.Immediate | null = null;
+  private sweepAt = Number.POSITIVE_INFINITY;
   private privateSocket: Promise<{ path: string; token: string }> | null = null;
   private readonly sockets: Array<{ server: net.Server; dispose: () => void }> = [];
   private readonly detach: Array<() => void> = [];
@@ -41,6 +41,7 @@ export class Server {
       pending: [...this.connections].reduce((n, c) => n + c.waiting, 0),
       uptime: Date.now() - this.startedAt,
     }));
+    this.engine.onWake = (delay) => this.wake(delay);
     this.scheduleSweep(1000);
   }
 
@@ -174,8 +175,16 @@ export class Server {
 
   private scheduleSweep(delay: number): void {
     if (this.closed) return;
+    this.sweepAt = performance.now() + delay;
     this.sweepTimer = setTimeout(() => this.sweep(), delay);
     this.sweepTimer.unref();
+  }
+
+  /** The engine asks to be swept sooner (a lock lease or wait deadline): move the timer earlier. */
+  private wake(delay: number): void {
+    if (this.closed || this.sweepImmediate || performance.now() + delay >= this.sweepAt) return;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.scheduleSweep(Math.max(delay, 1));
   }
 
   /**
@@ -186,7 +195,6 @@ export class Server {
     this.sweepTimer = null;
     this.sweepImmediate = null;
     const more = this.engine.sweep(1000);
-    expireLeases(this.engine);
     if (more) {
       this.sweepImmediate = setImmediate(() => this.sweep());
       this.sweepImmediate.unref();

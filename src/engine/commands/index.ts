@@ -3,6 +3,9 @@ import type { CommandSpec } from '../table.js';
 import { command } from '../table.js';
 import { counterCommands } from './counters.js';
 import { loadCommands } from './load.js';
+import { lockCommands } from './locks.js';
+import { procedureCommands } from './procedures.js';
+import { pubsubCommands } from './pubsub.js';
 import { valueCommands } from './values.js';
 
 const statsCommand = command({
@@ -17,5 +20,13 @@ const statsCommand = command({
 
 /** Every command, by its one name. */
 export const commands: ReadonlyMap<string, CommandSpec> = new Map(
-  [...valueCommands, ...counterCommands, ...loadCommands, statsCommand].map((c) => [c.name, c]),
+  [
+    ...valueCommands,
+    ...counterCommands,
+    ...loadCommands,
+    ...lockCommands,
+    ...pubsubCommands,
+    ...procedureCommands,
+    statsCommand,
+  ].map((c) => [c.name, c]),
 );

@@ -49,6 +49,14 @@ function state(engine: Engine): LoadState {
     engine.onSessionClose.push((session) => {
       for (const key of session.loads) handOver(engine, created, key);
     });
+    engine.timers.push({
+      next() {
+        let at = Number.POSITIVE_INFINITY;
+        for (const load of created.loads.values()) if (load.waiters.length > 0) at = Math.min(at, load.until);
+        return at === Number.POSITIVE_INFINITY ? undefined : at;
+      },
+      tick: () => expireLeases(engine),
+    });
   }
   return s;
 }

@@ -14,8 +14,9 @@ import {
   command,
   optionalTtl,
 } from '../table.js';
+import { checkFence, checkFenceOption } from './locks.js';
 
-const SET_OPTIONS = ['ttl', 'nx', 'xx', 'keepTtl', 'get'] as const;
+const SET_OPTIONS = ['ttl', 'nx', 'xx', 'keepTtl', 'get', 'fence'] as const;
 
 /** A read that counts towards hits and misses. */
 function lookupValue(engine: Engine, key: string): Entry | undefined {
@@ -38,12 +39,14 @@ function checkSet(args: unknown[]): void {
   const xx = checkFlag(o, 'xx', 'set');
   const keepTtl = checkFlag(o, 'keepTtl', 'set');
   checkFlag(o, 'get', 'set');
+  checkFenceOption(o.fence);
   if (nx && xx) throw badArgument('Options `nx` and `xx` of `set` exclude each other');
   if (keepTtl && o.ttl !== undefined) throw badArgument('Options `ttl` and `keepTtl` of `set` exclude each other');
 }
 
 /** Runs `set` after its checks; shared with batches and fenced writes. */
 export function runSet(engine: Engine, key: string, value: Encoded, o: Record<string, unknown>): unknown {
+  if (o.fence !== undefined) checkFence(engine, o.fence as { lock: string; token: number });
   const prev = engine.read(key);
   const result = (ok: boolean): unknown => (o.get === true ? (prev?.v ?? null) : ok);
   if ((o.nx === true && prev) || (o.xx === true && !prev)) return result(false);

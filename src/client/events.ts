@@ -1,0 +1,161 @@
+/**
+ * Client side of pub/sub and watch: one router per connection fans pushed messages out to handlers.
+ * The owner is told only when the first handler of a target arrives and the last one leaves, so any number
+ * of local handlers cost one registration, and subscribe/unsubscribe cycles leave nothing behind.
+ */
+import { badArgument, describe } from '../errors.js';
+import { decodeValue, type Encoded } from '../protocol/codec.js';
+import type { Message, Subscription, Unsubscribe, WatchEvent } from '../types.js';
+import type { Caller } from './caller.js';
+
+interface Handler {
+  prefix: string;
+  fn: (...args: never[]) => void;
+}
+
+interface Target {
+  handlers: Set<Handler>;
+  /** Settles when the owner has registered the target. */
+  ready: Promise<unknown>;
+}
+
+/** Fans pushes of one caller out to handlers. */
+export class EventRouter {
+  private readonly subs = new Map<string, Target>();
+  private readonly watches = new Map<string, Target>();
+
+  constructor(private readonly caller: Caller) {
+    caller.onPush = (message) => this.dispatch(message);
+  }
+
+  private dispatch(message: unknown[]): void {
+    if (message[0] === 'message') {
+      const [, channel, bytes, pattern] = message as [string, string, Encoded, string | undefined];
+      const target = this.subs.get(pattern ?? channel);
+      if (!target) return;
+      for (const h of target.handlers) {
+        const n = h.prefix.length;
+        invoke(() =>
+          (h.fn as (m: unknown, c: string, p?: string) => void)(
+            decodeValue(bytes),
+            channel.slice(n),
+            pattern === undefined ? undefined : pattern.slice(n),
+          ),
+        );
+      }
+    } else if (message[0] === 'watch') {
+      const [, pattern, key, op, bytes] = message as [string, string, string, WatchEvent['op'], Encoded | null];
+      const target = this.watches.get(pattern);
+      if (!target) return;
+      for (const h of target.handlers) {
+        const event: WatchEvent = { key: key.slice(h.prefix.length), op };
+        if (bytes !== null) event.value = decodeValue(bytes);
+        invoke(() => (h.fn as (e: WatchEvent) => void)(event));
+      }
+    }
+  }
+
+  /** Adds a handler for `target` (full name, with prefix); registers with the owner for the first one. */
+  async add(kind: 'subscribe' | 'watch', target: string, handler: Handler): Promise<Unsubscribe> {
+    if (typeof handler.fn !== 'function') {
+      throw badArgument(`Expected the handler to be a function, got ${describe(handler.fn)}`);
+    }
+    const map = kind === 'subscribe' ? this.subs : this.watches;
+    let t = map.get(target);
+    if (!t) {
+      const created: Target = { handlers: new Set(), ready: this.caller.call(kind, [target]) };
+      t = created;
+      map.set(target, created);
+      created.ready.catch(() => {
+        if (map.get(target) === created) map.delete(target);
+      });
+    }
+    t.handlers.add(handler);
+    try {
+      await t.ready;
+    } catch (err) {
+      t.handlers.delete(handler);
+      throw err;
+    }
+    const entry = t;
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      entry.handlers.delete(handler);
+      if (entry.handlers.size === 0 && map.get(target) === entry) {
+        map.delete(target);
+        await this.caller.call(kind === 'subscribe' ? 'unsubscribe' : 'unwatch', [target]);
+      }
+    };
+  }
+
+  /** The iterator form of subscribe. */
+  iterate<T>(target: string, prefix: string): Subscription<T> {
+    const queue: Message<T>[] = [];
+    const waiting: Array<(r: IteratorResult<Message<T>>) => void> = [];
+    let ended = false;
+    const handler: Handler = {
+      prefix,
+      fn: ((message: T, channel: string, pattern?: string) => {
+        const m: Message<T> = pattern === undefined ? { channel, message } : { channel, message, pattern };
+        const w = waiting.shift();
+        if (w) w({ value: m, done: false });
+        else queue.push(m);
+      }) as never,
+    };
+    const off = this.add('subscribe', target, handler);
+    const end = async () => {
+      if (!ended) {
+        ended = true;
+        for (const w of waiting.splice(0)) w({ value: undefined, done: true });
+      }
+      await (await off)();
+    };
+    const ready = off.then(() => {});
+    // A failed registration surfaces through next() and ready; never as an unhandled rejection.
+    ready.catch(() => {});
+    const sub: Subscription<T> = {
+      ready,
+      unsubscribe: end,
+      async next() {
+        const m = queue.shift();
+        if (m) return { value: m, done: false };
+        if (ended) return { value: undefined, done: true };
+        await off;
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      async return() {
+        await end();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return sub;
+      },
+    };
+    return sub;
+  }
+}
+
+/** A throwing handler must not stop delivery to the others; its error surfaces as an uncaught exception. */
+function invoke(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+const routers = new WeakMap<Caller, EventRouter>();
+
+/** The router of a caller (shared by all namespaces of one connection). */
+export function routerOf(caller: Caller): EventRouter {
+  let r = routers.get(caller);
+  if (!r) {
+    r = new EventRouter(caller);
+    routers.set(caller, r);
+  }
+  return r;
+}
