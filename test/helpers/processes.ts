@@ -21,8 +21,8 @@ function isApp(msg: unknown): msg is AppMessage {
 }
 
 /** Forks a real cluster worker running the fixture with the given env. */
-export function forkWorker(env: Record<string, string>): Worker {
-  cluster.setupPrimary({ exec: WORKER_FIXTURE, execArgv: ['--import', 'tsx'], silent: false });
+export function forkWorker(env: Record<string, string>, file = WORKER_FIXTURE): Worker {
+  cluster.setupPrimary({ exec: file, execArgv: ['--import', 'tsx'], silent: false });
   const w = cluster.fork(env);
   spawned.add(w.process);
   return w;
@@ -36,11 +36,7 @@ export function forkChild(env: Record<string, string>, file = WORKER_FIXTURE): C
 }
 
 /** Resolves with the next app message from `proc` matching `event`. */
-export function nextEvent(
-  proc: ChildProcess | Worker,
-  event: string,
-  timeoutMs = 20_000,
-): Promise<AppMessage> {
+export function nextEvent(proc: ChildProcess | Worker, event: string, timeoutMs = 20_000): Promise<AppMessage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.off('message', onMessage);
