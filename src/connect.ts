@@ -76,6 +76,10 @@ const OPTION_NAMES = new Set([
   'maxFrame',
   'maxOutput',
   'procedures',
+  'maxKeys',
+  'maxBytes',
+  'maxValueBytes',
+  'evictionPolicy',
 ]);
 
 let ownerServer: { server: Server; refs: number } | null = null;

@@ -134,6 +134,8 @@ export interface StoreStats {
   misses: number;
   /** Keys removed because their ttl passed. */
   expired: number;
+  /** Keys removed to stay within a memory bound. */
+  evicted: number;
   /** Commands executed by the owner, by command name. */
   commands: Record<string, number>;
   /** Milliseconds since the owner started. */

@@ -35,12 +35,35 @@ export interface Session {
 }
 
 /** Options of {@link Engine}. */
-export interface EngineOptions {
+export interface EngineOptions extends MemoryBounds {
   /**
    * Clock in ms. Must not go backwards; the default is monotonic, so a wall-clock jump changes no ttl.
    * @default performance.now
    */
   now?: () => number;
+}
+
+/** What happens when a write would pass `maxKeys` or `maxBytes`. */
+export type EvictionPolicy = 'noeviction' | 'allkeys-lru' | 'volatile-lru' | 'volatile-ttl';
+
+/** Memory bounds of the store (all optional; without them the store grows as needed). */
+export interface MemoryBounds {
+  /** Most keys the store holds. */
+  maxKeys?: number;
+  /**
+   * Approximate bytes of keys and values: each key counts its encoded value's length, twice its string
+   * length and 64 bytes of overhead. The process's own heap is larger (Map slots, objects).
+   */
+  maxBytes?: number;
+  /** Largest encoded value accepted, in bytes; larger writes fail with `ERR_SHAREDKV_TOO_LARGE`. */
+  maxValueBytes?: number;
+  /**
+   * `noeviction`: writes past a bound fail with `ERR_SHAREDKV_OUT_OF_MEMORY` (reads and deletes still work);
+   * `allkeys-lru`: the least recently used keys make room; `volatile-lru`: the least recently used keys
+   * with a ttl; `volatile-ttl`: the keys closest to expiry.
+   * @default 'noeviction'
+   */
+  evictionPolicy?: EvictionPolicy;
 }
 
 /** Engine counters (the server adds clients and pending calls). */
@@ -50,6 +73,7 @@ export interface EngineStats {
   hits: number;
   misses: number;
   expired: number;
+  evicted: number;
   commands: Record<string, number>;
 }
 
@@ -97,7 +121,27 @@ export class Engine {
 
   constructor(options: EngineOptions = {}) {
     this.now = options.now ?? (() => performance.now());
+    this.maxKeys = bound(options.maxKeys, 'maxKeys');
+    this.maxBytes = bound(options.maxBytes, 'maxBytes');
+    this.maxValueBytes = bound(options.maxValueBytes, 'maxValueBytes');
+    const policy = options.evictionPolicy ?? 'noeviction';
+    if (!['noeviction', 'allkeys-lru', 'volatile-lru', 'volatile-ttl'].includes(policy)) {
+      throw new SharedKVError('ERR_SHAREDKV_BAD_ARGUMENT', `Unknown evictionPolicy ${JSON.stringify(policy)}`);
+    }
+    this.policy = policy;
+    this.bounded = this.maxKeys !== Number.POSITIVE_INFINITY || this.maxBytes !== Number.POSITIVE_INFINITY;
+    this.lru = this.bounded && (policy === 'allkeys-lru' || policy === 'volatile-lru');
   }
+
+  private readonly maxKeys: number;
+  private readonly maxBytes: number;
+  private readonly maxValueBytes: number;
+  private readonly policy: EvictionPolicy;
+  /** True when a key or byte bound is set: write commands then run as transactions so a refusal is clean. */
+  private readonly bounded: boolean;
+  /** True when reads must refresh recency (LRU policies): the Map's order is the recency order. */
+  private readonly lru: boolean;
+  evicted = 0;
 
   /** Opens the state for one peer; call {@link closeSession} exactly once when it goes away. */
   openSession(label: string, respond: Reply, push: Push = () => {}): Session {
@@ -134,6 +178,8 @@ export class Engine {
     spec.check(args);
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     const ctx: CommandContext = { engine: this, session, id, inBatch: false };
+    // Under a memory bound a write may be refused halfway (mset, fill): undo it whole.
+    if (this.bounded && spec.write) return this.atomically(() => spec.run(ctx, args));
     return spec.run(ctx, args);
   }
 
@@ -236,6 +282,11 @@ export class Engine {
       this.expireKey(key, e);
       return undefined;
     }
+    if (this.lru) {
+      // Re-inserting moves the key to the end of the Map: the Map's order is least to most recently used.
+      this.data.delete(key);
+      this.data.set(key, e);
+    }
     return e;
   }
 
@@ -244,6 +295,13 @@ export class Engine {
    * the change events. `op` names the change for watchers (`null`: no event, as when undoing).
    */
   write(key: string, entry: Entry | undefined, op: KeyOp | null = entry ? 'set' : 'del'): void {
+    if (entry && op !== null && entry.v.length > this.maxValueBytes) {
+      throw new SharedKVError(
+        'ERR_SHAREDKV_TOO_LARGE',
+        `A value of ${entry.v.length} bytes exceeds maxValueBytes (${this.maxValueBytes})`,
+        { key, bytes: entry.v.length, limit: this.maxValueBytes },
+      );
+    }
     const prev = this.data.get(key);
     if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
     // A ttl-only change keeps the same bytes and is not a change of value.
@@ -258,6 +316,7 @@ export class Engine {
       if (prev.exp !== 0) this.volatileCount--;
     }
     if (entry) {
+      if (prev && this.lru) this.data.delete(key);
       this.data.set(key, entry);
       this.bytes += size(key, entry);
       if (entry.exp !== 0) {
@@ -271,6 +330,56 @@ export class Engine {
     } else if (prev) {
       this.data.delete(key);
     }
+    if (entry && op !== null && this.bounded && (this.data.size > this.maxKeys || this.bytes > this.maxBytes)) {
+      this.makeRoom(key);
+    }
+  }
+
+  /**
+   * Brings the store back within its bounds after a write of `key`, by the eviction policy, or refuses the
+   * write (the caller's transaction undoes it).
+   *
+   * @throws SharedKVError `ERR_SHAREDKV_OUT_OF_MEMORY` when the policy is `noeviction` or nothing can go.
+   */
+  private makeRoom(key: string): void {
+    while (this.data.size > this.maxKeys || this.bytes > this.maxBytes) {
+      const victim = this.policy === 'noeviction' ? undefined : this.victim(key);
+      if (victim === undefined) {
+        throw new SharedKVError(
+          'ERR_SHAREDKV_OUT_OF_MEMORY',
+          `The store is at its bound (${this.data.size} keys of ${this.maxKeys}, ~${this.bytes} bytes of ${this.maxBytes}) and evictionPolicy '${this.policy}' frees nothing`,
+          { keys: this.data.size, bytes: this.bytes, policy: this.policy },
+        );
+      }
+      this.write(victim, undefined, 'evict');
+      this.evicted++;
+    }
+  }
+
+  private victim(except: string): string | undefined {
+    if (this.policy === 'volatile-ttl') {
+      for (;;) {
+        const top = this.heap.peek();
+        if (!top) return undefined;
+        const e = this.data.get(top.key);
+        if (!e || e.exp !== top.at) {
+          this.heap.pop(); // Stale item.
+          continue;
+        }
+        // The soonest to expire is the key being written: take the next volatile key instead.
+        return top.key !== except ? top.key : this.scanVolatile(except);
+      }
+    }
+    if (this.policy === 'allkeys-lru') {
+      for (const k of this.data.keys()) if (k !== except) return k;
+      return undefined;
+    }
+    return this.scanVolatile(except);
+  }
+
+  private scanVolatile(except: string): string | undefined {
+    for (const [k, e] of this.data) if (e.exp !== 0 && k !== except) return k;
+    return undefined;
   }
 
   private expireKey(key: string, _e: Entry): void {
@@ -354,9 +463,18 @@ export class Engine {
       hits: this.hits,
       misses: this.misses,
       expired: this.expired,
+      evicted: this.evicted,
       commands: Object.fromEntries(this.counts),
     };
   }
+}
+
+function bound(value: number | undefined, name: string): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new SharedKVError('ERR_SHAREDKV_BAD_ARGUMENT', `Expected \`${name}\` to be a positive number, got ${value}`);
+  }
+  return value;
 }
 
 function size(key: string, e: Entry): number {
