@@ -114,6 +114,13 @@ export class Engine {
   readonly onSessionClose: Array<(s: Session) => void> = [];
   /** Deadline-driven state (lock leases, lock waits, load leases), checked by {@link sweep}. */
   readonly timers: EngineTimer[] = [];
+  /**
+   * Installed by persistence with fsync 'always': resolves when every write made so far is durable, or
+   * returns null when nothing waits. Replies are held until then, so no write is acknowledged early.
+   */
+  durable: (() => Promise<void> | null) | null = null;
+  /** Called with each fencing token issued (persistence keeps them across restarts). */
+  readonly fenceObservers: Array<(lock: string, token: number) => void> = [];
   /** Installed by the server: run {@link sweep} within `delay` ms. */
   onWake: ((delay: number) => void) | null = null;
   private readonly observers: KeyObserver[] = [];

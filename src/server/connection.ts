@@ -131,7 +131,11 @@ export class Connection {
     if (this.outbox.length === 0 || this.closed) return;
     const items = this.outbox;
     this.outbox = [];
-    this.link.send(encodeFrame(items));
+    const frame = encodeFrame(items);
+    // With fsync 'always' the answers wait for the group commit that makes this tick's writes durable.
+    const durable = this.engine.durable?.();
+    if (durable) durable.then(() => this.closed || this.link.send(frame), () => this.link.close());
+    else this.link.send(frame);
   }
 
   /** Answers with a protocol or auth error (id 0: about the connection) and drops the peer. */

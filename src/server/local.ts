@@ -68,7 +68,10 @@ export class LocalCaller implements Caller {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (result !== PENDING) return Promise.resolve(result);
+    if (result !== PENDING) {
+      const durable = this.server.engine.durable?.();
+      return durable ? durable.then(() => result) : Promise.resolve(result);
+    }
     // Only waits (getOrSet while another process loads) get here; they honour timeout and signal.
     return new Promise((resolve, reject) => {
       const timeout = options?.timeout ?? this.timeout;

@@ -100,6 +100,7 @@ function track(table: Locks, session: Session, name: string): void {
 function grant(engine: Engine, table: Locks, name: string, lock: LockState, session: Session, ttl: number) {
   const token = (table.fences.get(name) ?? 0) + 1;
   table.fences.set(name, token);
+  for (const o of engine.fenceObservers) o(name, token);
   const until = engine.now() + ttl;
   lock.holders.set(token, { session, token, until });
   track(table, session, name);
@@ -163,6 +164,12 @@ function lock(ctx: CommandContext, name: string, o: { ttl: number; wait: number;
   });
   if (Number.isFinite(o.wait)) engine.wakeIn(o.wait);
   return PENDING;
+}
+
+/** Restores the last fencing token of a lock (persistence, on start), so tokens keep increasing. */
+export function restoreFence(engine: Engine, name: string, token: number): void {
+  const table = lockTable(engine);
+  if (token > (table.fences.get(name) ?? 0)) table.fences.set(name, token);
 }
 
 /** The live holder of `name` with `token`, or undefined when that lease is over. */
