@@ -173,6 +173,7 @@ function openOwner(options: ConnectOptions): OwnerStore {
   entry.refs++;
   for (const [name, fn] of Object.entries(options.procedures ?? {})) defineProcedure(entry.server.engine, name, fn);
   const local = new LocalCaller(entry.server, options.timeout);
+  let closed = false;
   const caller: Caller = {
     get onPush() {
       return local.onPush;
@@ -186,6 +187,9 @@ function openOwner(options: ConnectOptions): OwnerStore {
       return local.pending;
     },
     async close() {
+      // Closing one store twice must not count twice: the server is shared by every owner store.
+      if (closed) return;
+      closed = true;
       await local.close();
       if (--entry.refs === 0) {
         if (ownerServer === entry) ownerServer = null;

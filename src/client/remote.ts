@@ -130,7 +130,7 @@ export class RemoteCaller implements Caller {
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.calls.set(id, p);
-      this.queue.push([id, name, ...args]);
+      this.queue.push([id, name, args]);
       if (timeout !== 0) this.armTimer();
       if (!this.flushScheduled && this.state !== 'connecting') {
         this.flushScheduled = true;
@@ -181,7 +181,7 @@ export class RemoteCaller implements Caller {
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     p.reject(err);
     if (this.state === 'open') {
-      this.queue.push([0, 'cancel', id]);
+      this.queue.push([0, 'cancel', [id]]);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         process.nextTick(() => this.flushNow());

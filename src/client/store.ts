@@ -220,6 +220,13 @@ export class KVStore implements Store {
     const k = this.k(key);
     const lease = options?.lease ?? 30_000;
     const ttl = options?.ttl;
+    // Checked before a ticket is taken: a fill refused later would leave the key's waiters blocked.
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0)) {
+      throw badArgument(`Expected \`ttl\` to be a positive integer (ms), got ${describe(ttl)}`);
+    }
+    if (!Number.isSafeInteger(lease) || lease <= 0) {
+      throw badArgument(`Expected \`lease\` to be a positive integer (ms), got ${describe(lease)}`);
+    }
     const fillOptions = ttl === undefined ? undefined : { ttl };
     const [status, payload] = (await this.caller.call('getOrSet', [k, lease], options)) as [number, unknown];
     if (status === 0) return decodeValue(payload as Encoded) as T;
@@ -234,7 +241,12 @@ export class KVStore implements Store {
       await this.caller.call('fill', [k, ticket, null], options).catch(() => {});
       throw err;
     }
-    await this.caller.call('fill', fillOptions ? [k, ticket, bytes, fillOptions] : [k, ticket, bytes], options);
+    try {
+      await this.caller.call('fill', fillOptions ? [k, ticket, bytes, fillOptions] : [k, ticket, bytes], options);
+    } catch (err) {
+      await this.caller.call('fill', [k, ticket, null], options).catch(() => {});
+      throw err;
+    }
     return value;
   }
 

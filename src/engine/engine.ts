@@ -390,7 +390,17 @@ export class Engine {
   }
 
   private expireKey(key: string, _e: Entry): void {
-    this.write(key, undefined, 'expire');
+    // Expiry is a fact, not part of the transaction that noticed it: a rollback must not resurrect the key.
+    const undo = this.undo;
+    const held = this.heldEvents;
+    this.undo = null;
+    this.heldEvents = null;
+    try {
+      this.write(key, undefined, 'expire');
+    } finally {
+      this.undo = undo;
+      this.heldEvents = held;
+    }
     this.expired++;
   }
 

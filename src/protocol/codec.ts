@@ -16,6 +16,8 @@ const valuePackr = new Packr({
   int64AsType: 'bigint',
   // Objects that define toJSON are cloned field by field, as structured clone does, not via toJSON.
   useToJSON: false,
+  // A Buffer read back must be a copy, never a view into the stored bytes.
+  copyBuffers: true,
   writeFunction(): never {
     throw new SharedKVError('ERR_SHAREDKV_NOT_SERIALIZABLE', 'Values cannot contain functions');
   },
@@ -33,6 +35,8 @@ export function encodeValue(value: unknown): Encoded {
   if (typeof value === 'symbol' || typeof value === 'function') {
     throw new SharedKVError('ERR_SHAREDKV_NOT_SERIALIZABLE', `Cannot store ${describe(value)}`);
   }
+  // MessagePack writes -0 as the integer 0; as a whole value it is kept as a float. Nested -0 still becomes 0.
+  if (value === 0 && Object.is(value, -0)) return Uint8Array.of(0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0);
   try {
     return valuePackr.pack(value);
   } catch (err) {

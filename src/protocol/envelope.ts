@@ -1,7 +1,7 @@
 /**
  * Messages between clients and the owner.
  *
- * A **frame** is one MessagePack array of items. A request item is `[id, command, ...args]`; a reply item
+ * A **frame** is one MessagePack array of items. A request item is `[id, command, args]`; a reply item
  * is `[id, status, result]` with status {@link OK} or {@link ERR} (the result is then `{ code, message,
  * data }`), or `[0, PUSH, [kind, ...data]]` for messages the owner sends unasked. Every request a client issues in one tick travels in one frame, and the owner answers all the
  * requests of a frame in one frame. Request id 0 is fire-and-forget (no reply), used by `cancel`.

@@ -64,23 +64,29 @@ export class Connection {
   }
 
   private handle(item: unknown): void {
-    if (!Array.isArray(item) || item.length < 2 || typeof item[0] !== 'number' || typeof item[1] !== 'string') {
-      this.fail(new SharedKVError('ERR_SHAREDKV_PROTOCOL', 'Malformed request: expected [id, command, ...args]'));
+    if (
+      !Array.isArray(item) ||
+      typeof item[0] !== 'number' ||
+      typeof item[1] !== 'string' ||
+      (item[2] !== undefined && !Array.isArray(item[2]))
+    ) {
+      this.fail(new SharedKVError('ERR_SHAREDKV_PROTOCOL', 'Malformed request: expected [id, command, args]'));
       return;
     }
     const id = item[0];
     const name = item[1];
+    const args: unknown[] = item[2] ?? [];
     if (!this.greeted) {
-      this.hello(id, name, item[2]);
+      this.hello(id, name, args[0]);
       return;
     }
     if (name === 'cancel') {
-      if (typeof item[2] === 'number') this.engine.cancel(this.session, item[2]);
+      if (typeof args[0] === 'number') this.engine.cancel(this.session, args[0]);
       return;
     }
     let result: unknown;
     try {
-      result = this.engine.execute(this.session, id, name, item.slice(2));
+      result = this.engine.execute(this.session, id, name, args);
     } catch (err) {
       if (id !== 0) this.outbox.push([id, ERR, toWireError(err)]);
       return;
@@ -134,7 +140,11 @@ export class Connection {
     const frame = encodeFrame(items);
     // With fsync 'always' the answers wait for the group commit that makes this tick's writes durable.
     const durable = this.engine.durable?.();
-    if (durable) durable.then(() => this.closed || this.link.send(frame), () => this.link.close());
+    if (durable)
+      durable.then(
+        () => this.closed || this.link.send(frame),
+        () => this.link.close(),
+      );
     else this.link.send(frame);
   }
 

@@ -7,7 +7,7 @@ import type { Caller } from '../client/caller.js';
 import { DEFAULT_TIMEOUT } from '../client/caller.js';
 import type { Session } from '../engine/engine.js';
 import { PENDING } from '../engine/table.js';
-import { SharedKVError } from '../errors.js';
+import { describe, SharedKVError } from '../errors.js';
 import type { CallOptions } from '../types.js';
 import type { Server } from './server.js';
 
@@ -58,6 +58,15 @@ export class LocalCaller implements Caller {
 
   call(name: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
+    const t = options?.timeout;
+    if (t !== undefined && (typeof t !== 'number' || !(t >= 0))) {
+      return Promise.reject(
+        new SharedKVError(
+          'ERR_SHAREDKV_BAD_ARGUMENT',
+          `Expected \`timeout\` to be a non-negative number (ms), got ${describe(t)}`,
+        ),
+      );
+    }
     if (options?.signal?.aborted) {
       return Promise.reject(new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted'));
     }

@@ -36,7 +36,7 @@ export function forkChild(env: Record<string, string>, file = WORKER_FIXTURE): C
 }
 
 /** Resolves with the next app message from `proc` matching `event`. */
-export function nextEvent(proc: ChildProcess | Worker, event: string, timeoutMs = 20_000): Promise<AppMessage> {
+export function nextEvent(proc: ChildProcess | Worker, event: string, timeoutMs = 90_000): Promise<AppMessage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.off('message', onMessage);

@@ -85,7 +85,10 @@ async function waitForReport(file: string): Promise<AppMessage> {
   const end = Date.now() + 10_000;
   for (;;) {
     try {
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AppMessage);
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AppMessage);
       const done = lines.find((l) => l.event === 'done');
       if (done) return done;
     } catch {

@@ -21,6 +21,7 @@ import {
   optionalTtl,
   PENDING,
 } from '../table.js';
+import { copy } from './values.js';
 
 interface Waiter {
   session: Session;
@@ -134,7 +135,7 @@ function fill(ctx: CommandContext, key: string, ticket: number, value: Encoded |
     handOver(engine, s, key);
     return true;
   }
-  const stored = value.slice();
+  const stored = copy(value);
   engine.write(key, { v: stored, exp: ttl === undefined ? 0 : engine.now() + ttl });
   s.loads.delete(key);
   load.session.loads.delete(key);

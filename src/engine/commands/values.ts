@@ -59,8 +59,11 @@ export function runSet(engine: Engine, key: string, value: Encoded, o: Record<st
  * Values from a socket frame are views into the frame; copying keeps a stored value from pinning the
  * whole frame in memory.
  */
-function copy(value: Encoded): Encoded {
-  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
+export function copy(value: Encoded): Encoded {
+  // Buffer#slice makes a view, not a copy: use Uint8Array's.
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
+    ? value
+    : Uint8Array.prototype.slice.call(value);
 }
 
 function ttlOf(engine: Engine, e: Entry | undefined): number {

@@ -1,0 +1,105 @@
+/**
+ * The cluster-worker side of a cell: opens the store named by `BENCH_STORE`, prepares workload
+ * `BENCH_WORKLOAD`, then runs each phase the primary asks for and reports its counts.
+ */
+import type { FromWorker, Phase, PhaseDone, ToWorker } from './protocol.js';
+import { isBenchMessage } from './protocol.js';
+import { LatencyReservoir } from './stats.js';
+import { type BenchStore, isStoreKind, openWorkerStore } from './stores.js';
+import { createWorkload, isWorkloadName, type WorkloadRunner } from './workloads.js';
+
+function send(message: FromWorker): Promise<void> {
+  return new Promise((resolve) => {
+    process.send!(message, undefined, {}, () => resolve());
+  });
+}
+
+/**
+ * Runs `workload` for `ms` milliseconds: each lane calls in a loop until the deadline, and the calls in
+ * flight at the deadline are awaited and counted, so the elapsed time covers every call counted.
+ */
+async function drive(workload: WorkloadRunner, ms: number): Promise<Omit<PhaseDone, 'bench' | 'phase'>> {
+  const reservoir = workload.latency ? new LatencyReservoir() : undefined;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(Math.round(ms * 1e6));
+  let ops = 0;
+  const lane = async (id: number): Promise<void> => {
+    let now = process.hrtime.bigint();
+    while (now < deadline) {
+      const before = now;
+      await workload.call(id);
+      now = process.hrtime.bigint();
+      // One hrtime read serves both as this call's end and as the deadline check.
+      reservoir?.add(Number(now - before));
+      ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: workload.concurrency }, (_, id) => lane(id)));
+  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const result: Omit<PhaseDone, 'bench' | 'phase'> = { ops, elapsedMs };
+  if (reservoir !== undefined) result.latency = reservoir.summary();
+  return result;
+}
+
+async function runPhase(
+  store: BenchStore,
+  perProcess: boolean,
+  workload: WorkloadRunner,
+  phase: Phase,
+  ms: number,
+): Promise<PhaseDone> {
+  workload.begin(phase);
+  const result = await drive(workload, ms);
+  const done: PhaseDone = { bench: 'done', phase, ...result };
+  // A per-process store's counter lives in this worker, so only the worker can read it. Shared stores are
+  // read by the primary once every worker is done: a read here could land in another worker's run.
+  if (perProcess && phase.kind === 'run' && workload.counterKey !== undefined) {
+    const counter = await store.get(workload.counterKey(phase));
+    if (typeof counter === 'number') done.counter = counter;
+  }
+  return done;
+}
+
+async function fail(error: unknown): Promise<never> {
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  await send({ bench: 'error', message });
+  process.exit(1);
+}
+
+/** Entry point of a bench cluster worker. */
+export async function workerMain(): Promise<void> {
+  const kind = process.env.BENCH_STORE;
+  const name = process.env.BENCH_WORKLOAD;
+  const index = Number(process.env.BENCH_INDEX);
+  let store: BenchStore;
+  let workload: WorkloadRunner;
+  try {
+    if (!isStoreKind(kind)) throw new Error(`BENCH_STORE is not a store kind: ${kind}`);
+    if (!isWorkloadName(name)) throw new Error(`BENCH_WORKLOAD is not a workload: ${name}`);
+    store = await openWorkerStore(kind);
+    workload = createWorkload(name, store, index);
+    await workload.setup();
+  } catch (error) {
+    return fail(error);
+  }
+
+  // Phases arrive one at a time (the primary waits for every worker), so a simple chain keeps order.
+  let chain = Promise.resolve();
+  process.on('message', (message: unknown) => {
+    if (!isBenchMessage<ToWorker>(message)) return;
+    chain = chain.then(async () => {
+      try {
+        if (message.bench === 'phase') {
+          await send(await runPhase(store, kind === 'map', workload, message.phase, message.ms));
+        } else if (message.bench === 'close') {
+          await store.close();
+          // The primary waits for this exit. A store that leaves a handle open must not keep the cell waiting.
+          process.exit(0);
+        }
+      } catch (error) {
+        await fail(error);
+      }
+    });
+  });
+  await send({ bench: 'ready' });
+}

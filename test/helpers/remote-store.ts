@@ -1,0 +1,425 @@
+/**
+ * A {@link Store} whose every call runs in another process: a real cluster worker or forked child running
+ * `test/fixtures/conformance-worker.ts`, which is a sharedkv client of the owner in the test process. The
+ * conformance suite runs unchanged on it, so what it checks holds for a client across a real transport.
+ * Calls travel over the application's own IPC messages (see rpc.ts); loaders passed to getOrSet run back
+ * in the test process, so the suite can count their calls however the store is reached.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { isErrorCode } from '../../src/errors.js';
+import { connect, type OwnerStore, SharedKVError } from '../../src/index.js';
+import type {
+  Batch,
+  CallOptions,
+  CasOptions,
+  GetOrSetOptions,
+  Lock,
+  MsetOptions,
+  Semaphore,
+  SetOptions,
+  Store,
+  StoreStats,
+  Subscription,
+  Unsubscribe,
+} from '../../src/types.js';
+import type { StoreHandle } from '../conformance/suite.js';
+import {
+  type CallMessage,
+  deepMap,
+  has,
+  KEEP,
+  type LoaderCall,
+  MARK,
+  type Marker,
+  type ReadyMessage,
+  type ResultMessage,
+  type RpcError,
+  toRpcError,
+} from './rpc.js';
+
+/** The worker fixture of the remote conformance runs. */
+export const CONFORMANCE_WORKER = fileURLToPath(new URL('../fixtures/conformance-worker.ts', import.meta.url));
+
+/** How long a worker may take to start and connect (tsx compiles on first load), in ms. */
+const READY_TIMEOUT = 30_000;
+
+/** The process at the other end, whatever created it. */
+export interface Endpoint {
+  send(msg: unknown): void;
+  onMessage(listener: (msg: unknown) => void): void;
+  onExit(listener: () => void): void;
+  /** Kills the process (SIGKILL) and resolves once it has exited. */
+  kill(): Promise<void>;
+}
+
+/** Rebuilds an error that came over the RPC: sharedkv codes as SharedKVError, others as Error + code. */
+function fromRpcError(e: RpcError): Error {
+  if (e.code !== undefined && isErrorCode(e.code)) return new SharedKVError(e.code, e.message, e.data);
+  return Object.assign(new Error(e.message), { code: e.code, data: e.data });
+}
+
+/** The test side of the RPC: pending calls, loaders lent to the worker, signals forwarded to it. */
+export class RpcLink {
+  private nextId = 1;
+  private nextRef = 1;
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly loaders = new Map<number, () => unknown>();
+  private exited = false;
+  /** Resolves with the worker's ready message once its connect() has finished. */
+  readonly ready: Promise<ReadyMessage>;
+
+  constructor(readonly endpoint: Endpoint) {
+    let onReady!: (msg: ReadyMessage) => void;
+    let onFail!: (err: Error) => void;
+    this.ready = new Promise<ReadyMessage>((resolve, reject) => {
+      onReady = resolve;
+      onFail = reject;
+    });
+    const timer = setTimeout(
+      () => onFail(new Error('the conformance worker did not get ready in time')),
+      READY_TIMEOUT,
+    );
+    endpoint.onMessage((msg) => {
+      if (has(msg, 'conformanceReady')) {
+        clearTimeout(timer);
+        const ready = msg as unknown as ReadyMessage;
+        if (ready.conformanceReady) onReady(ready);
+        else onFail(fromRpcError(ready.error ?? { code: undefined, message: 'connect() failed' }));
+      } else if (has(msg, 'rpc')) {
+        this.settle(msg as unknown as ResultMessage);
+      } else if (has(msg, 'loaderCall')) {
+        this.runLoader(msg as unknown as LoaderCall);
+      }
+    });
+    endpoint.onExit(() => {
+      this.exited = true;
+      clearTimeout(timer);
+      onFail(new Error('the conformance worker exited before it was ready'));
+      for (const c of this.calls.values()) c.reject(new Error('the conformance worker exited'));
+      this.calls.clear();
+    });
+  }
+
+  /** Runs `method(...args)` on the worker's store (through the namespaces `ns`). */
+  call(ns: string[], method: string, args: unknown[], ops?: Array<[string, ...unknown[]]>): Promise<unknown> {
+    if (this.exited) return Promise.reject(new Error('the conformance worker exited'));
+    const id = this.nextId++;
+    const cleanup: Array<() => void> = [];
+    const wire = (v: unknown) => deepMap(v, (x) => this.toWire(x, cleanup));
+    const wireArgs = args.map((a, i) => {
+      if (method === 'getOrSet' && i === 1 && typeof a === 'function') {
+        const ref = this.nextRef++;
+        this.loaders.set(ref, a as () => unknown);
+        cleanup.push(() => this.loaders.delete(ref));
+        return { [MARK]: 'loader', id: ref } satisfies Marker;
+      }
+      return wire(a);
+    });
+    const msg: CallMessage = { rpc: id, ns, method, args: wireArgs };
+    if (ops) msg.ops = ops.map(([op, ...a]) => [op, ...a.map(wire)]);
+    return new Promise<unknown>((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.endpoint.send(msg);
+    }).finally(() => {
+      for (const c of cleanup) c();
+    });
+  }
+
+  /** Replaces what structured clone cannot carry by markers (see rpc.ts). */
+  private toWire(v: unknown, cleanup: Array<() => void>): unknown {
+    if (typeof v === 'function') return { [MARK]: 'function' } satisfies Marker;
+    if (typeof v === 'symbol') return { [MARK]: 'symbol', description: v.description } satisfies Marker;
+    if (v instanceof AbortSignal) {
+      const id = this.nextRef++;
+      const onAbort = () => this.endpoint.send({ rpcAbort: id });
+      v.addEventListener('abort', onAbort, { once: true });
+      cleanup.push(() => v.removeEventListener('abort', onAbort));
+      return { [MARK]: 'signal', id, aborted: v.aborted } satisfies Marker;
+    }
+    return KEEP;
+  }
+
+  private settle(msg: ResultMessage): void {
+    const call = this.calls.get(msg.rpc);
+    if (!call) return;
+    this.calls.delete(msg.rpc);
+    if (msg.ok) call.resolve(msg.value);
+    else call.reject(fromRpcError(msg.error ?? { code: undefined, message: 'unknown error' }));
+  }
+
+  private runLoader(msg: LoaderCall): void {
+    const loader = this.loaders.get(msg.loader);
+    const reply = (body: { ok: boolean; value?: unknown; error?: RpcError }) =>
+      this.endpoint.send({ loaderReply: msg.loaderCall, ...body });
+    if (!loader) {
+      reply({ ok: false, error: { code: undefined, message: 'the loader is no longer registered' } });
+      return;
+    }
+    Promise.resolve()
+      .then(loader)
+      .then(
+        (value) => reply({ ok: true, value: deepMap(value, (x) => this.toWire(x, [])) }),
+        (err: unknown) => reply({ ok: false, error: toRpcError(err) }),
+      );
+  }
+}
+
+/** The Store API over an {@link RpcLink}; `namespace()` and `batch()` are recorded and replayed remotely. */
+export class RemoteStore implements Store {
+  constructor(
+    private readonly link: RpcLink,
+    private readonly ns: string[] = [],
+  ) {}
+
+  private run<T>(method: string, args: unknown[]): Promise<T> {
+    return this.link.call(this.ns, method, args) as Promise<T>;
+  }
+
+  ready(...args: []): Promise<void> {
+    return this.run('ready', args);
+  }
+  get<T = unknown>(...args: [key: string, options?: CallOptions]): Promise<T | undefined> {
+    return this.run('get', args);
+  }
+  set(...args: [key: string, value: unknown, options?: SetOptions]): Promise<unknown> {
+    return this.run('set', args);
+  }
+  del(...args: [keys: string | string[], options?: CallOptions]): Promise<number> {
+    return this.run('del', args);
+  }
+  has(...args: [key: string, options?: CallOptions]): Promise<boolean> {
+    return this.run('has', args);
+  }
+  keys(...args: [pattern?: string, options?: CallOptions]): Promise<string[]> {
+    return this.run('keys', args);
+  }
+  mget<T = unknown>(...args: [keys: string[], options?: CallOptions]): Promise<Array<T | undefined>> {
+    return this.run('mget', args);
+  }
+  mset(
+    entries: Record<string, unknown> | Iterable<[string, unknown]>,
+    ...rest: [options?: MsetOptions]
+  ): Promise<void> {
+    // A generic iterable cannot be cloned; its pairs can.
+    const sendable =
+      entries !== null && typeof entries === 'object' && Symbol.iterator in entries && !Array.isArray(entries)
+        ? [...(entries as Iterable<[string, unknown]>)]
+        : entries;
+    return this.run('mset', [sendable, ...rest]);
+  }
+  clear(...args: [options?: CallOptions]): Promise<number> {
+    return this.run('clear', args);
+  }
+  size(...args: [options?: CallOptions]): Promise<number> {
+    return this.run('size', args);
+  }
+  incr(...args: [key: string, by?: number, options?: CallOptions]): Promise<number> {
+    return this.run('incr', args);
+  }
+  decr(...args: [key: string, by?: number, options?: CallOptions]): Promise<number> {
+    return this.run('decr', args);
+  }
+  cas(...args: [key: string, expected: unknown, next: unknown, options?: CasOptions]): Promise<boolean> {
+    return this.run('cas', args);
+  }
+  expire(...args: [key: string, ttl: number, options?: CallOptions]): Promise<boolean> {
+    return this.run('expire', args);
+  }
+  ttl(...args: [key: string, options?: CallOptions]): Promise<number> {
+    return this.run('ttl', args);
+  }
+  persist(...args: [key: string, options?: CallOptions]): Promise<boolean> {
+    return this.run('persist', args);
+  }
+  getOrSet<T>(...args: [key: string, loader: () => T | Promise<T>, options?: GetOrSetOptions]): Promise<T> {
+    return this.run('getOrSet', args);
+  }
+  batch(): Batch {
+    return new RemoteBatch(this.link, this.ns);
+  }
+  namespace(name: string): Store {
+    // Validated by the worker's real namespace() on each call, which rejects a bad name.
+    return new RemoteStore(this.link, [...this.ns, name]);
+  }
+  publish(...args: [channel: string, message: unknown, options?: CallOptions]): Promise<number> {
+    return this.run('publish', args);
+  }
+  call<T = unknown>(...args: [procedure: string, ...args: unknown[]]): Promise<T> {
+    return this.run('call', args);
+  }
+  // Locks, semaphores, subscriptions and watches hand out live objects and callbacks that this RPC does not
+  // carry; the conformance suite does not use them through a remote store yet.
+  lock(): Promise<Lock> {
+    return Promise.reject(notProxied('lock'));
+  }
+  tryLock(): Promise<Lock | null> {
+    return Promise.reject(notProxied('tryLock'));
+  }
+  withLock<T>(): Promise<T> {
+    return Promise.reject(notProxied('withLock'));
+  }
+  semaphore(): Semaphore {
+    throw notProxied('semaphore');
+  }
+  subscribe<T = unknown>(
+    channel: string,
+    handler: (message: T, channel: string, pattern?: string) => void,
+  ): Promise<Unsubscribe>;
+  subscribe<T = unknown>(channel: string): Subscription<T>;
+  subscribe(): never {
+    throw notProxied('subscribe');
+  }
+  watch(): Promise<Unsubscribe> {
+    return Promise.reject(notProxied('watch'));
+  }
+  stats(...args: [options?: CallOptions]): Promise<StoreStats> {
+    return this.run('stats', args);
+  }
+  ping(...args: [options?: CallOptions]): Promise<number> {
+    return this.run('ping', args);
+  }
+  close(): Promise<void> {
+    return this.run('close', []);
+  }
+}
+
+function notProxied(method: string): Error {
+  return new Error(`${method}() is not carried by the conformance RPC`);
+}
+
+/** Records Batch calls; `exec()` replays them on a real Batch in the worker. */
+class RemoteBatch implements Batch {
+  private readonly ops: Array<[string, ...unknown[]]> = [];
+
+  constructor(
+    private readonly link: RpcLink,
+    private readonly ns: string[],
+  ) {}
+
+  private add(op: string, args: unknown[]): this {
+    this.ops.push([op, ...args]);
+    return this;
+  }
+  get length(): number {
+    return this.ops.length;
+  }
+  get(...args: [key: string]): this {
+    return this.add('get', args);
+  }
+  set(...args: [key: string, value: unknown, options?: Omit<SetOptions, keyof CallOptions>]): this {
+    return this.add('set', args);
+  }
+  del(...keys: string[]): this {
+    return this.add('del', keys);
+  }
+  has(...args: [key: string]): this {
+    return this.add('has', args);
+  }
+  incr(...args: [key: string, by?: number]): this {
+    return this.add('incr', args);
+  }
+  decr(...args: [key: string, by?: number]): this {
+    return this.add('decr', args);
+  }
+  expire(...args: [key: string, ttl: number]): this {
+    return this.add('expire', args);
+  }
+  persist(...args: [key: string]): this {
+    return this.add('persist', args);
+  }
+  exec(...args: [options?: CallOptions]): Promise<unknown[]> {
+    return this.link.call(this.ns, 'batch', args, this.ops) as Promise<unknown[]>;
+  }
+}
+
+function workerEndpoint(worker: Worker): Endpoint {
+  return {
+    send: (msg) => worker.send(msg as never),
+    onMessage: (listener) => worker.on('message', listener),
+    onExit: (listener) => worker.once('exit', listener),
+    async kill() {
+      if (worker.isDead()) return;
+      const exited = once(worker, 'exit');
+      worker.process.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function childEndpoint(child: ChildProcess): Endpoint {
+  return {
+    send: (msg) => child.send(msg as never),
+    onMessage: (listener) => child.on('message', listener),
+    onExit: (listener) => child.once('exit', listener),
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Waits for the worker, checks it is what the test asked for, and wraps everything in a handle. */
+async function handleOf(
+  owner: OwnerStore,
+  endpoint: Endpoint,
+  expected: { isClusterWorker: boolean; channel: 'socket' | 'ipc' },
+): Promise<StoreHandle> {
+  const link = new RpcLink(endpoint);
+  const close = async () => {
+    await endpoint.kill();
+    await owner.close();
+  };
+  try {
+    const ready = await link.ready;
+    if (ready.isClusterWorker !== expected.isClusterWorker || ready.channel !== expected.channel) {
+      throw new Error(`the worker is not what was asked for: ${JSON.stringify(ready)}`);
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { store: new RemoteStore(link), peer: owner, close };
+}
+
+/**
+ * Makes this process the owner, forks a real cluster worker that connects over `channel`, and returns the
+ * worker's store (as a {@link RemoteStore}) with the owner's own store as its peer.
+ */
+export async function clusterStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
+  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  cluster.setupPrimary({ exec: CONFORMANCE_WORKER, execArgv: ['--import', 'tsx'], serialization: 'advanced' });
+  const worker = cluster.fork({ SHAREDKV_CONFORMANCE_CHANNEL: channel });
+  return handleOf(owner, workerEndpoint(worker), { isClusterWorker: true, channel });
+}
+
+/** Like {@link clusterStore}, with a child created by the owner's `fork()` (child_process.fork). */
+export async function forkStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
+  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const child = owner.fork(CONFORMANCE_WORKER, [], {
+    execArgv: ['--import', 'tsx'],
+    serialization: 'advanced',
+    env: { ...process.env, SHAREDKV_CONFORMANCE_CHANNEL: channel },
+  });
+  return handleOf(owner, childEndpoint(child), { isClusterWorker: false, channel });
+}
+
+/**
+ * Like {@link forkStore}, but the child is forked with plain `child_process.fork` and then handed to the
+ * owner with `attach()`.
+ */
+export async function attachedStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
+  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const child = owner.attach(
+    fork(CONFORMANCE_WORKER, [], {
+      execArgv: ['--import', 'tsx'],
+      serialization: 'advanced',
+      env: { ...process.env, SHAREDKV_CONFORMANCE_CHANNEL: channel },
+    }),
+  );
+  return handleOf(owner, childEndpoint(child), { isClusterWorker: false, channel });
+}
