@@ -1,13 +1,13 @@
 /**
  * The primary side of one cell (store × workload × worker count): a fresh set of cluster workers and a
  * fresh store owner, one warmup, then `runs` measured repetitions, then everything is torn down so the
- * next cell starts clean.
+ * next cell starts clean. A store that cannot run the cell (see `Unsupported`) yields a skipped cell.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { FromWorker, Phase, PhaseDone, ToWorker } from './protocol.js';
 import { isBenchMessage } from './protocol.js';
 import { mergedPercentile } from './stats.js';
-import { openPrimaryHost, type PrimaryHost, type StoreKind } from './stores.js';
+import { type HostContext, openPrimaryHost, type PrimaryHost, type StoreKind, Unsupported } from './stores.js';
 import { incrKey, type WorkloadName } from './workloads.js';
 
 /** One cell of the result table. */
@@ -22,7 +22,7 @@ export interface RunResult {
   /** Sum over workers of calls / elapsed seconds. */
   opsPerSec: number;
   ops: number;
-  /** Sequential workloads: percentiles over all workers' calls, in µs. */
+  /** Percentiles over all workers' calls, in µs. */
   p50Us?: number;
   p99Us?: number;
   /** `incr`: counter read after the run vs calls that resolved. */
@@ -32,7 +32,12 @@ export interface RunResult {
 /** A cell's repetitions, or why it could not run. */
 export interface CellResult extends CellSpec {
   runs: RunResult[];
+  /** It failed: the bench exits non-zero. */
   error?: string;
+  /** It does not apply to this store ("n/a"), with the reason. */
+  skipped?: string;
+  /** With `skipped`: whether the reason holds for every cell of the store (skip them without forking). */
+  skipScope?: 'store' | 'cell';
 }
 
 /** Timing of a cell. */
@@ -71,6 +76,8 @@ class WorkerGroup {
     if (!isBenchMessage<FromWorker>(message)) return;
     if (message.bench === 'error') {
       this.fail(new Error(`worker ${index}: ${message.message}`));
+    } else if (message.bench === 'unsupported') {
+      this.fail(new Unsupported(message.reason, message.scope));
     } else if (this.waiter?.bench === message.bench) {
       this.waiter.got.push(message);
       if (this.waiter.got.length === this.workers.length) this.waiter.resolve();
@@ -141,8 +148,8 @@ async function aggregate(spec: CellSpec, phase: Phase, dones: PhaseDone[], host:
   const ops = dones.reduce((sum, d) => sum + d.ops, 0);
   const opsPerSec = dones.reduce((sum, d) => sum + (d.ops * 1000) / d.elapsedMs, 0);
   const result: RunResult = { opsPerSec, ops };
-  const latencies = dones.flatMap((d) => (d.latency ? [d.latency] : []));
-  if (latencies.length > 0) {
+  const latencies = dones.map((d) => d.latency);
+  if (latencies.some((l) => l.count > 0)) {
     result.p50Us = mergedPercentile(latencies, 0.5) / 1000;
     result.p99Us = mergedPercentile(latencies, 0.99) / 1000;
   }
@@ -161,14 +168,19 @@ async function aggregate(spec: CellSpec, phase: Phase, dones: PhaseDone[], host:
  * Runs one cell in the current process, which must be the cluster primary with `cluster.setupPrimary`
  * already pointing at the bench worker script. Never throws: a failure is returned in `error`.
  */
-export async function runCell(spec: CellSpec, timing: CellTiming): Promise<CellResult> {
+export async function runCell(spec: CellSpec, timing: CellTiming, context: HostContext): Promise<CellResult> {
   const runs: RunResult[] = [];
   let host: PrimaryHost | undefined;
   let group: WorkerGroup | undefined;
   let error: string | undefined;
+  let skipped: Unsupported | undefined;
   try {
-    host = await openPrimaryHost(spec.store);
-    group = new WorkerGroup(spec.workers, { BENCH_STORE: spec.store, BENCH_WORKLOAD: spec.workload });
+    host = await openPrimaryHost(spec.store, context);
+    group = new WorkerGroup(spec.workers, {
+      ...host.env,
+      BENCH_STORE: spec.store,
+      BENCH_WORKLOAD: spec.workload,
+    });
     await group.collect('ready', READY_TIMEOUT_MS);
     const phases: Array<{ phase: Phase; ms: number }> = [];
     if (timing.warmupMs > 0) phases.push({ phase: { kind: 'warmup', run: 0 }, ms: timing.warmupMs });
@@ -181,7 +193,8 @@ export async function runCell(spec: CellSpec, timing: CellTiming): Promise<CellR
       if (phase.kind === 'run') runs.push(await aggregate(spec, phase, dones, host));
     }
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+    if (e instanceof Unsupported) skipped = e;
+    else error = e instanceof Error ? e.message : String(e);
   } finally {
     await group?.close();
     try {
@@ -192,5 +205,10 @@ export async function runCell(spec: CellSpec, timing: CellTiming): Promise<CellR
   }
   const result: CellResult = { ...spec, runs };
   if (error !== undefined) result.error = error;
+  else if (skipped !== undefined) {
+    result.runs = [];
+    result.skipped = skipped.message;
+    result.skipScope = skipped.scope;
+  }
   return result;
 }

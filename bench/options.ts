@@ -1,31 +1,52 @@
 /** Command-line flags of the bench. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { STORE_KINDS, type StoreKind } from './stores.js';
-import { WORKLOADS, type WorkloadName } from './workloads.js';
+import { CORE_STORES, STORE_KINDS, type StoreKind } from './stores.js';
+import { defaultWorkers, WORKLOADS, type WorkloadName } from './workloads.js';
 
 /** Parsed, validated options. */
 export interface BenchOptions {
   durationMs: number;
   warmupMs: number;
   runs: number;
+  /** Worker counts per workload (from `--workers`, else `defaultWorkers`). */
+  schedule: Array<{ workload: WorkloadName; workers: number[] }>;
+  /** Every worker count that appears in the schedule, ascending. */
   workers: number[];
   stores: StoreKind[];
   workloads: WorkloadName[];
   quick: boolean;
+  peers: boolean;
+  /** Run `bench/persist.ts` (the fsync policies) after the main tables. */
+  persist: boolean;
+  /** Whether to write the SVG chart. */
+  chart: boolean;
+  /** Directory of `latest.json` and `latest.svg`. */
+  outDir: string;
   /** Start workers with tsx instead of compiled JS (slower to start; for debugging). */
   tsxWorkers: boolean;
 }
 
 /** Usage text for `--help`. */
-export const USAGE = `Usage: node --import tsx bench/run.ts [options]
+export const USAGE = `Usage: npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
 
-  --duration <ms>     measured time per run (default 2000; 500 with --quick)
+  --peers             also run the peers: Redis via ioredis (plain and auto-pipelined, on a private
+                      redis-server the bench starts), lru-cache-for-clusters-as-promised,
+                      cluster-shared-memory, memored (about 9 min; 2-3 min with --quick)
+  --persist           afterwards, run bench/persist.ts (write throughput per fsync policy)
+  --quick             smoke run: --duration 500 --runs 1 --warmup 150, 4 workers only for the
+                      64-in-flight workload (about 1 min)
+  --duration <ms>     measured time per run (default 1500; 500 with --quick)
   --warmup <ms>       warmup before the first run of each cell (default 300; 150 with --quick)
   --runs <n>          runs per cell, the median is reported (default 3; 1 with --quick)
-  --workers <list>    worker counts, e.g. 2,4 (default 2,4)
-  --only <list>       stores: ${STORE_KINDS.join(', ')}; "sharedkv" means both channels
+  --workers <list>    worker counts for every workload, e.g. 2,4 (default: 2 and 4 for mixed,
+                      hot-get and incr, 2 for the rest)
+  --only <list>       stores: ${STORE_KINDS.join(', ')};
+                      a prefix picks a family ("sharedkv", "redis"); peers named here run without --peers
   --workload <list>   workloads: ${WORKLOADS.join(', ')}
-  --quick             smoke test: --duration 500 --runs 1 --warmup 150
+  --no-chart          do not write bench/results/latest.svg
+  --out <dir>         write latest.json and latest.svg there (default bench/results)
   --tsx-workers       start workers with --import tsx instead of compiled JS (slower start)
   --help              this text`;
 
@@ -41,6 +62,10 @@ function list(raw: string | undefined): string[] | undefined {
     ?.split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+function matches(kind: StoreKind, name: string): boolean {
+  return kind === name || kind.startsWith(`${name}-`);
 }
 
 /**
@@ -60,25 +85,30 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       only: { type: 'string' },
       workload: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      peers: { type: 'boolean', default: false },
+      persist: { type: 'boolean', default: false },
+      'no-chart': { type: 'boolean', default: false },
+      out: { type: 'string' },
       'tsx-workers': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return undefined;
   const quick = values.quick === true;
+  const peers = values.peers === true;
   // Explicit flags win over --quick, so `--quick --duration 1000` does what it says.
-  const durationMs = positiveInt('duration', values.duration, quick ? 500 : 2000);
+  const durationMs = positiveInt('duration', values.duration, quick ? 500 : 1500);
   const warmupMs = positiveInt('warmup', values.warmup, quick ? 150 : 300, 0);
   const runs = positiveInt('runs', values.runs, quick ? 1 : 3);
-  const workers = (list(values.workers) ?? ['2', '4']).map((w) => positiveInt('workers', w, 0));
+  const workerList = list(values.workers)?.map((w) => positiveInt('workers', w, 0));
 
   const only = list(values.only);
-  const stores = only
-    ? STORE_KINDS.filter((kind) => only.some((name) => kind === name || kind.startsWith(`${name}-`)))
-    : [...STORE_KINDS];
-  const unknownStore = only?.find((name) => !STORE_KINDS.some((k) => k === name || k.startsWith(`${name}-`)));
-  if (unknownStore !== undefined)
+  const unknownStore = only?.find((name) => !STORE_KINDS.some((kind) => matches(kind, name)));
+  if (unknownStore !== undefined) {
     throw new Error(`--only: unknown store '${unknownStore}' (${STORE_KINDS.join(', ')})`);
+  }
+  const pool: readonly StoreKind[] = peers || only !== undefined ? STORE_KINDS : CORE_STORES;
+  const stores = only ? pool.filter((kind) => only.some((name) => matches(kind, name))) : [...pool];
 
   const picked = list(values.workload);
   const unknownWorkload = picked?.find((name) => !(WORKLOADS as readonly string[]).includes(name));
@@ -86,5 +116,24 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     throw new Error(`--workload: unknown workload '${unknownWorkload}' (${WORKLOADS.join(', ')})`);
   }
   const workloads = picked ? WORKLOADS.filter((w) => picked.includes(w)) : [...WORKLOADS];
-  return { durationMs, warmupMs, runs, workers, stores, workloads, quick, tsxWorkers: values['tsx-workers'] === true };
+  const schedule = workloads.map((workload) => ({
+    workload,
+    workers: workerList ?? defaultWorkers(workload, quick),
+  }));
+  const workers = [...new Set(schedule.flatMap((s) => s.workers))].sort((a, b) => a - b);
+  return {
+    durationMs,
+    warmupMs,
+    runs,
+    schedule,
+    workers,
+    stores,
+    workloads,
+    quick,
+    peers,
+    persist: values.persist === true,
+    chart: values['no-chart'] !== true,
+    outDir: path.resolve(values.out ?? fileURLToPath(new URL('./results/', import.meta.url))),
+    tsxWorkers: values['tsx-workers'] === true,
+  };
 }

@@ -23,14 +23,19 @@ export interface PhaseDone {
   ops: number;
   /** Milliseconds from the first call to the last one resolving. */
   elapsedMs: number;
-  /** Only for sequential workloads. */
-  latency?: LatencySummary;
+  /** Every call's latency (sampled). */
+  latency: LatencySummary;
   /** `incr` workload: the counter as this worker reads it afterwards (meaningful only for per-process stores). */
   counter?: number;
 }
 
 /** Worker → primary. */
-export type FromWorker = { bench: 'ready' } | PhaseDone | { bench: 'error'; message: string };
+export type FromWorker =
+  | { bench: 'ready' }
+  | PhaseDone
+  | { bench: 'error'; message: string }
+  /** The store cannot run here (see `Unsupported` in stores.ts): reported as n/a, not as a failure. */
+  | { bench: 'unsupported'; reason: string; scope: 'store' | 'cell' };
 
 /** Whether an IPC message belongs to the bench (and not to a store under test). */
 export function isBenchMessage<T extends { bench: string }>(message: unknown): message is T {

@@ -1,12 +1,13 @@
 /**
- * Turns cell results into the Markdown report and the JSON record.
+ * Turns cell results into the Markdown report: one table per workload and worker count (rows = stores,
+ * with ops/s, p50/p99 and the ratio to sharedkv), the targets of issue 8, and how each store was driven.
  */
 import os from 'node:os';
 import type { CellResult } from './cell.js';
 import type { BenchOptions } from './options.js';
 import { median } from './stats.js';
-import { STORE_LABELS, type StoreKind } from './stores.js';
-import type { WorkloadName } from './workloads.js';
+import { STORES, type StoreKind } from './stores.js';
+import { WORKLOAD_LABELS, type WorkloadName } from './workloads.js';
 
 /** Where and when the numbers were measured. */
 export interface Machine {
@@ -29,10 +30,22 @@ export interface CellSummary extends CellResult {
   incrExact?: boolean;
 }
 
+/** What else the report prints about the run. */
+export interface ReportContext {
+  machine: Machine;
+  /** JSON length of the 100 KB value. */
+  bigValueBytes: number;
+  /** Versions of the peers and of redis-server, by name. */
+  versions: Record<string, string>;
+}
+
+/** The sharedkv row every ratio is taken against. */
+export const REFERENCE: StoreKind = 'sharedkv-socket';
+
 /** Describes this machine. */
 export function describeMachine(): Machine {
   return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
     cores: os.availableParallelism(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
@@ -45,7 +58,7 @@ export function describeMachine(): Machine {
 export function summarize(cell: CellResult): CellSummary {
   const summary: CellSummary = {
     ...cell,
-    label: STORE_LABELS[cell.store],
+    label: STORES[cell.store].label,
     medianOpsPerSec: median(cell.runs.map((r) => r.opsPerSec)),
   };
   if (cell.runs.some((r) => r.p50Us !== undefined)) {
@@ -68,11 +81,36 @@ export function isBusy(machine: Machine): boolean {
   return machine.loadAverage > machine.cores / 2;
 }
 
+/** The cell of `store` × `workload` × `workers`, if it ran (or was skipped). */
+export function findCell(
+  cells: readonly CellSummary[],
+  store: StoreKind,
+  workload: WorkloadName,
+  workers: number,
+): CellSummary | undefined {
+  return cells.find((c) => c.store === store && c.workload === workload && c.workers === workers);
+}
+
+/** A cell that ran and has a median. */
+export type MeasuredCell = CellSummary & { error?: undefined; skipped?: undefined };
+
+/** Whether a cell has a usable median (the `false` branch still sees a skipped or failed cell). */
+export function measured(cell: CellSummary | undefined): cell is MeasuredCell {
+  return cell !== undefined && cell.error === undefined && cell.skipped === undefined && cell.runs.length > 0;
+}
+
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const fmtOps = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : integer.format(n));
-const fmtUs = (n: number | undefined) =>
-  n === undefined || !Number.isFinite(n) ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1);
-const fmtRatio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
+/** Ops/s with thousands separators. */
+export const fmtOps = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : integer.format(n));
+/** Microseconds, two decimals below 10. */
+export const fmtUs = (n: number | undefined) =>
+  n === undefined || !Number.isFinite(n) ? '–' : n < 10 ? n.toFixed(2) : n < 1000 ? n.toFixed(1) : integer.format(n);
+/** A ratio such as `3.41×`. */
+export const fmtRatio = (n: number) => {
+  if (!Number.isFinite(n)) return '–';
+  // Two significant digits below 0.1, so the in-process Map's row reads 0.0042×, not 0.00×.
+  return `${n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n >= 0.1 ? n.toFixed(2) : n.toPrecision(2)}×`;
+};
 
 function incrCell(cell: CellSummary): string {
   if (cell.runs.length === 0) return '–';
@@ -85,105 +123,100 @@ function incrCell(cell: CellSummary): string {
   return `${text} ✗ MISMATCH (run ${bad + 1}: ${fmtOps(r.incr?.final)} / ${fmtOps(r.incr?.expected)})`;
 }
 
-type Column = { workload: WorkloadName; header: string; value(cell: CellSummary): string };
-
-const COLUMNS: Column[] = [
-  { workload: 'seq-get', header: 'seq get ops/s', value: (c) => fmtOps(c.medianOpsPerSec) },
-  { workload: 'seq-get', header: 'get p50 µs', value: (c) => fmtUs(c.medianP50Us) },
-  { workload: 'seq-get', header: 'get p99 µs', value: (c) => fmtUs(c.medianP99Us) },
-  { workload: 'seq-set', header: 'seq set ops/s', value: (c) => fmtOps(c.medianOpsPerSec) },
-  { workload: 'seq-set', header: 'set p50 µs', value: (c) => fmtUs(c.medianP50Us) },
-  { workload: 'seq-set', header: 'set p99 µs', value: (c) => fmtUs(c.medianP99Us) },
-  { workload: 'mixed', header: '64 in flight 90/10 ops/s', value: (c) => fmtOps(c.medianOpsPerSec) },
-  { workload: 'incr', header: 'incr ops/s', value: (c) => fmtOps(c.medianOpsPerSec) },
-  { workload: 'incr', header: 'incr final / expected', value: incrCell },
-  { workload: 'big', header: '100 KB ops/s', value: (c) => fmtOps(c.medianOpsPerSec) },
-];
-
-function find(cells: CellSummary[], store: StoreKind, workload: WorkloadName, workers: number) {
-  return cells.find((c) => c.store === store && c.workload === workload && c.workers === workers);
-}
-
 function row(values: string[]): string {
   return `| ${values.join(' | ')} |`;
 }
 
-function ratiosSection(cells: CellSummary[], options: BenchOptions): string[] {
-  const lines = [
-    '### sharedkv / article design',
-    '',
-    'Throughput ratios above 1× mean sharedkv is faster; the latency ratio below 1× means sharedkv answers sooner.',
-    '',
-    row(['sharedkv channel', 'workers', '64 in flight ops/s', 'seq get p50', '100 KB ops/s']),
-    row(['---', '---:', '---:', '---:', '---:']),
-  ];
-  const channels = options.stores.filter((s) => s.startsWith('sharedkv'));
-  let any = false;
-  for (const workers of options.workers) {
-    for (const store of channels) {
-      const ratio = (workload: WorkloadName, pick: (c: CellSummary) => number | undefined) => {
-        const ours = find(cells, store, workload, workers);
-        const theirs = find(cells, 'article', workload, workers);
-        if (!ours || !theirs || ours.error || theirs.error) return Number.NaN;
-        return (pick(ours) ?? Number.NaN) / (pick(theirs) ?? Number.NaN);
-      };
-      any = true;
-      lines.push(
-        row([
-          STORE_LABELS[store],
-          String(workers),
-          fmtRatio(ratio('mixed', (c) => c.medianOpsPerSec)),
-          fmtRatio(ratio('seq-get', (c) => c.medianP50Us)),
-          fmtRatio(ratio('big', (c) => c.medianOpsPerSec)),
-        ]),
-      );
-    }
-  }
-  return any ? lines : [];
+function oneLine(text: string): string {
+  return (text.split('\n')[0] ?? '').replaceAll('|', '\\|');
 }
 
-/** The Markdown report: one table per worker count (rows = stores), the ratios, then any failures. */
+function workloadTable(cells: readonly CellSummary[], options: BenchOptions, workload: WorkloadName, workers: number) {
+  const withIncr = workload === 'incr';
+  const reference = findCell(cells, REFERENCE, workload, workers);
+  const lines = [
+    `### ${WORKLOAD_LABELS[workload]} · ${workers} worker${workers === 1 ? '' : 's'}`,
+    '',
+    row([
+      'store',
+      'ops/s',
+      'p50 µs',
+      'p99 µs',
+      `${STORES[REFERENCE].label} ÷ this`,
+      ...(withIncr ? ['final / expected'] : []),
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', ...(withIncr ? ['---'] : [])]),
+  ];
+  for (const store of options.stores) {
+    const cell = findCell(cells, store, workload, workers);
+    const label = STORES[store].group === 'sharedkv' ? `**${STORES[store].label}**` : STORES[store].label;
+    if (cell === undefined) continue;
+    if (cell.skipped !== undefined) {
+      lines.push(row([label, `n/a: ${oneLine(cell.skipped)}`, '', '', '', ...(withIncr ? [''] : [])]));
+      continue;
+    }
+    if (cell.error !== undefined) {
+      lines.push(row([label, `FAILED: ${oneLine(cell.error)}`, '', '', '', ...(withIncr ? [''] : [])]));
+      continue;
+    }
+    const ratio = measured(reference) ? reference.medianOpsPerSec / cell.medianOpsPerSec : Number.NaN;
+    lines.push(
+      row([
+        label,
+        fmtOps(cell.medianOpsPerSec),
+        fmtUs(cell.medianP50Us),
+        fmtUs(cell.medianP99Us),
+        fmtRatio(ratio),
+        ...(withIncr ? [incrCell(cell)] : []),
+      ]),
+    );
+  }
+  return lines;
+}
+
+function notesSection(options: BenchOptions, context: ReportContext): string[] {
+  const lines = ['### How each store is driven', ''];
+  for (const store of options.stores) {
+    const info = STORES[store];
+    const version = context.versions[store];
+    if (info.note !== undefined) lines.push(`- **${info.label}**${version ? ` (${version})` : ''}: ${info.note}`);
+  }
+  return lines;
+}
+
+/** The Markdown report; `targets` (lines, see targets.ts) goes between the tables and the notes. */
 export function formatMarkdown(
-  cells: CellSummary[],
+  cells: readonly CellSummary[],
   options: BenchOptions,
-  machine: Machine,
-  bigValueBytes: number,
+  context: ReportContext,
+  targets: readonly string[],
 ): string {
+  const { machine } = context;
   const lines = [
     '## sharedkv benchmark',
     '',
     `${machine.cpu}, ${machine.cores} cores, Node ${machine.node} (${machine.platform}), ${machine.date}, ` +
       `load average ${machine.loadAverage} at start`,
     ...(isBusy(machine)
-      ? ['', `> **Warning:** the machine was busy before the bench started; numbers are noisy.`]
+      ? ['', '> **Warning:** the machine was busy before the bench started; numbers are noisy.']
       : []),
     '',
     `Median of ${options.runs} run(s) of ${options.durationMs} ms per cell after ${options.warmupMs} ms warmup; ` +
-      `a fresh cluster per cell. Ops/s summed over workers. Latency over all workers' calls (one call in ` +
-      `flight per worker). 100 KB value: ${integer.format(bigValueBytes)} bytes of JSON.`,
+      `a fresh cluster per cell. Ops/s summed over workers; p50/p99 over all workers' calls (with many calls in ` +
+      `flight they include queueing). "${STORES[REFERENCE].label} ÷ this" above 1× means sharedkv is faster. ` +
+      `100 KB value: ${integer.format(context.bigValueBytes)} bytes of JSON.`,
   ];
-  const columns = COLUMNS.filter((c) => options.workloads.includes(c.workload));
-  for (const workers of options.workers) {
-    lines.push('', `### ${workers} workers`, '');
-    lines.push(row(['store', ...columns.map((c) => c.header)]));
-    lines.push(row(['---', ...columns.map(() => '---:')]));
-    for (const store of options.stores) {
-      const values = columns.map((column) => {
-        const cell = find(cells, store, column.workload, workers);
-        if (!cell) return '–';
-        return cell.error !== undefined ? 'FAILED' : column.value(cell);
-      });
-      lines.push(row([STORE_LABELS[store], ...values]));
-    }
+  for (const { workload, workers: counts } of options.schedule) {
+    for (const workers of counts) lines.push('', ...workloadTable(cells, options, workload, workers));
   }
-  const ratios = ratiosSection(cells, options);
-  if (ratios.length > 0) lines.push('', ...ratios);
+  if (targets.length > 0) lines.push('', ...targets);
+  lines.push('', ...notesSection(options, context));
   const failures = cells.filter(isFailure);
   if (failures.length > 0) {
     lines.push('', '### Failures', '');
     for (const cell of failures) {
       const why = cell.error ?? 'incr final count does not match the number of incr calls';
-      lines.push(`- ${cell.label} · ${cell.workload} · ${cell.workers} workers: ${why.split('\n')[0]}`);
+      lines.push(`- ${cell.label} · ${cell.workload} · ${cell.workers} workers: ${oneLine(why)}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -1,24 +1,36 @@
 /**
- * sharedkv benchmark: sharedkv (socket and ipc channels) vs the classic "cluster shared memory over IPC"
- * article design vs an in-process Map, under five workloads, with 2 and 4 cluster workers.
+ * sharedkv benchmark: sharedkv (socket, ipc, near cache) against the floor (one raw `process.send` per call,
+ * the classic article design) and the ceiling (an in-process Map), and with `--peers` against what a user
+ * would pick instead (Redis via ioredis, lru-cache-for-clusters-as-promised, cluster-shared-memory, memored),
+ * under six workloads with 2 and 4 cluster workers. Prints Markdown tables and the targets of issue 8, writes
+ * `bench/results/latest.json` and the chart `bench/results/latest.svg`.
  *
- *   node --import tsx bench/run.ts [--quick] [--duration ms] [--runs n] [--workers 2,4] [--only name,...]
+ *   npm run bench -- [--quick] [--peers] [--persist] [--only name,...] [--workload name,...] [--help]
  *
  * This file is both the primary (the orchestrator, which forks a fresh set of workers per cell) and,
  * through `cluster.setupPrimary({ exec })`, the worker script.
  */
+import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CellResult, type CellSpec, runCell } from './cell.js';
+import { renderChart } from './chart.js';
 import { type BenchOptions, parseOptions, USAGE } from './options.js';
+import { type PrivateRedis, startPrivateRedis } from './redis-server.js';
 import { type CellSummary, describeMachine, formatMarkdown, isBusy, isFailure, summarize } from './report.js';
-import { STORE_LABELS } from './stores.js';
+import { type HostContext, STORES, type StoreKind } from './stores.js';
+import { evaluateTargets, formatTargets } from './targets.js';
 import { transpileForWorkers, withoutTsx } from './transpile.js';
 import { workerMain } from './worker.js';
 import { bigValue } from './workloads.js';
 
-const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+const PERSIST_SCRIPT = fileURLToPath(new URL('./persist.ts', import.meta.url));
+/** Rough fork + setup + teardown cost of one cell on a loaded 2-core box, for the time estimate. */
+const CELL_OVERHEAD_S = 1.2;
 
 /**
  * Where the workers come from: compiled JavaScript run by bare node (fast to start, see transpile.ts),
@@ -39,21 +51,97 @@ async function workerScript(options: BenchOptions): Promise<{ exec: string; exec
   return { exec: fileURLToPath(import.meta.url), execArgv, how: 'tsx' };
 }
 
+/** Cells in report order: workload by workload, worker count by count, store by store. */
 function cellsOf(options: BenchOptions): CellSpec[] {
   const cells: CellSpec[] = [];
-  for (const workers of options.workers) {
-    for (const workload of options.workloads) {
+  for (const { workload, workers: counts } of options.schedule) {
+    for (const workers of counts) {
       for (const store of options.stores) cells.push({ store, workload, workers });
     }
   }
   return cells;
 }
 
+/** Why a store never runs a workload (e.g. memored has no incr), known before forking anything. */
+function staticSkip(spec: CellSpec): string | undefined {
+  return STORES[spec.store].unsupported?.[spec.workload];
+}
+
 function progressLine(index: number, total: number, cell: CellResult, ms: number): string {
-  const head = `[${String(index + 1).padStart(String(total).length)}/${total}] ${STORE_LABELS[cell.store]} · ${cell.workload} · ${cell.workers}w`;
-  if (cell.error !== undefined) return `${head}  FAILED: ${cell.error}`;
+  const head = `[${String(index + 1).padStart(String(total).length)}/${total}] ${STORES[cell.store].label} · ${cell.workload} · ${cell.workers}w`;
+  if (cell.error !== undefined) return `${head}  FAILED: ${cell.error.split('\n')[0]}`;
+  if (cell.skipped !== undefined) return `${head}  n/a: ${cell.skipped.split('\n')[0]}`;
   const ops = cell.runs.map((r) => Math.round(r.opsPerSec).toLocaleString('en-US')).join(', ');
   return `${head}  ${ops} ops/s  (${(ms / 1000).toFixed(1)} s)`;
+}
+
+/** Shared resources of the run: the private redis-server, started on first use. */
+function hostContext(): HostContext & { close(): Promise<void>; redisVersion(): string | undefined } {
+  let redis: Promise<PrivateRedis> | undefined;
+  let version: string | undefined;
+  return {
+    redis: () => {
+      redis ??= startPrivateRedis().then((server) => {
+        version = server.version;
+        return server;
+      });
+      return redis;
+    },
+    redisVersion: () => version,
+    close: async () => {
+      const server = await redis?.catch(() => undefined);
+      await server?.stop();
+    },
+  };
+}
+
+/** Installed versions of the peers, by store kind, for the notes. */
+async function peerVersions(stores: readonly StoreKind[]): Promise<Partial<Record<StoreKind, string>>> {
+  const packages: Partial<Record<StoreKind, string>> = {
+    'redis-auto': 'ioredis',
+    redis: 'ioredis',
+    'lru-cache-clusters': 'lru-cache-for-clusters-as-promised',
+    'cluster-shared-memory': 'cluster-shared-memory',
+    memored: 'memored',
+  };
+  const out: Partial<Record<StoreKind, string>> = {};
+  for (const store of stores) {
+    const name = packages[store];
+    if (name === undefined) continue;
+    try {
+      const file = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+      const { version } = JSON.parse(await readFile(file, 'utf8')) as { version: string };
+      out[store] = `${name} ${version}`;
+    } catch {
+      out[store] = `${name}, not installed`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `bench/persist.ts` (another file, standalone: it parses its own argv and forks its own clients) as a
+ * child process, so its flags and its owner stay apart from this cluster primary.
+ */
+async function runPersist(options: BenchOptions): Promise<number> {
+  if (!existsSync(PERSIST_SCRIPT)) {
+    process.stdout.write('\n### Persistence (fsync policies)\n\nbench/persist.ts is missing: no persistence rows.\n');
+    return 0;
+  }
+  process.stdout.write('\n### Persistence (fsync policies)\n\n');
+  const args = [
+    '--import',
+    'tsx',
+    PERSIST_SCRIPT,
+    '--duration',
+    String(options.durationMs),
+    '--runs',
+    String(options.runs),
+  ];
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  if (code !== 0) process.stderr.write(`bench/persist.ts exited with code ${code} (signal ${signal})\n`);
+  return code ?? 1;
 }
 
 async function primaryMain(): Promise<number> {
@@ -73,40 +161,76 @@ async function primaryMain(): Promise<number> {
   cluster.setupPrimary({ exec: worker.exec, execArgv: worker.execArgv, args: [] });
 
   const specs = cellsOf(options);
+  const forked = specs.filter((spec) => staticSkip(spec) === undefined).length;
   const machine = describeMachine();
-  const estimateS = specs.length * ((options.runs * options.durationMs + options.warmupMs) / 1000 + 1);
+  const estimateS = forked * ((options.runs * options.durationMs + options.warmupMs) / 1000 + CELL_OVERHEAD_S);
   process.stderr.write(
-    `sharedkv bench: ${specs.length} cells × ${options.runs} run(s) × ${options.durationMs} ms ` +
+    `sharedkv bench: ${forked} cells × ${options.runs} run(s) × ${options.durationMs} ms ` +
       `on ${machine.cpu} (${machine.cores} cores), workers run ${worker.how}, about ${(estimateS / 60).toFixed(1)} min\n`,
   );
-
   if (isBusy(machine)) {
     process.stderr.write(
       `warning: load average is ${machine.loadAverage} on ${machine.cores} cores: other work will skew the numbers\n`,
     );
   }
+
+  const context = hostContext();
   const started = Date.now();
   const summaries: CellSummary[] = [];
-  for (const [index, spec] of specs.entries()) {
-    const t0 = Date.now();
-    const cell = await runCell(spec, options);
-    summaries.push(summarize(cell));
-    process.stderr.write(`${progressLine(index, specs.length, cell, Date.now() - t0)}\n`);
+  // A store that cannot run at all (an option rejected, no redis-server) is tried once, not once per cell.
+  const storeSkips = new Map<StoreKind, string>();
+  try {
+    for (const [index, spec] of specs.entries()) {
+      const t0 = Date.now();
+      const known = staticSkip(spec) ?? storeSkips.get(spec.store);
+      const cell: CellResult =
+        known !== undefined ? { ...spec, runs: [], skipped: known } : await runCell(spec, options, context);
+      if (cell.skipped !== undefined && cell.skipScope === 'store') storeSkips.set(spec.store, cell.skipped);
+      summaries.push(summarize(cell));
+      process.stderr.write(`${progressLine(index, specs.length, cell, Date.now() - t0)}\n`);
+    }
+  } finally {
+    await context.close();
   }
 
   const bigValueBytes = JSON.stringify(bigValue()).length;
-  process.stdout.write(`\n${formatMarkdown(summaries, options, machine, bigValueBytes)}`);
+  const versions: Record<string, string> = { ...(await peerVersions(options.stores)) };
+  const redisVersion = context.redisVersion();
+  if (redisVersion !== undefined) {
+    for (const kind of ['redis', 'redis-auto'] as const) {
+      if (versions[kind] !== undefined) versions[kind] += `, ${redisVersion.replace(/ sha=.*$/, '')}`;
+    }
+  }
+  const targets = evaluateTargets(summaries, options);
+  process.stdout.write(
+    `\n${formatMarkdown(summaries, options, { machine, bigValueBytes, versions }, formatTargets(targets))}`,
+  );
+
+  await mkdir(options.outDir, { recursive: true });
+  const resultsFile = path.join(options.outDir, 'latest.json');
+  const chartFile = path.join(options.outDir, 'latest.svg');
   const record = {
     machine,
     options,
     bigValueBytes,
+    versions,
     totalSeconds: (Date.now() - started) / 1000,
+    targets,
     cells: summaries,
   };
-  await mkdir(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
-  await writeFile(RESULTS_FILE, `${JSON.stringify(record, null, 2)}\n`);
-  process.stderr.write(`\nwrote ${RESULTS_FILE} (${record.totalSeconds.toFixed(0)} s total)\n`);
+  await writeFile(resultsFile, `${JSON.stringify(record, null, 2)}\n`);
+  process.stderr.write(`\nwrote ${resultsFile} (${record.totalSeconds.toFixed(0)} s total)\n`);
+  if (options.chart) {
+    const svg = renderChart(summaries, options, machine);
+    if (svg === undefined) {
+      process.stderr.write('no chart: no cell produced a number\n');
+    } else {
+      await writeFile(chartFile, svg);
+      process.stderr.write(`wrote ${chartFile}\n`);
+    }
+  }
 
+  let status = 0;
   const failures = summaries.filter(isFailure);
   if (failures.length > 0) {
     process.stderr.write(`\n${failures.length} cell(s) FAILED:\n`);
@@ -114,12 +238,16 @@ async function primaryMain(): Promise<number> {
       const why = cell.error ?? 'incr final count does not match the number of incr calls';
       process.stderr.write(`  ${cell.label} · ${cell.workload} · ${cell.workers} workers: ${why}\n`);
     }
-    return 1;
+    status = 1;
   }
-  return 0;
+  if (options.persist && (await runPersist(options)) !== 0) status = 1;
+  return status;
 }
 
 if (cluster.isPrimary) {
+  // A signal must still run the 'exit' hooks (they kill the private redis-server); workers get it from
+  // the terminal's process group, or die with their IPC channel.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   // Exit explicitly: a store owner that keeps a handle open must not keep the bench alive.
   process.exit(await primaryMain());
 } else {

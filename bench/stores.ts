@@ -1,23 +1,99 @@
 /**
  * The stores under test, behind one small interface so the same workload code drives all of them.
- * Each store has a primary side (the owner: sharedkv's owner, the article's plain object, or nothing for
- * the per-process Map) and a worker side (the client the workload calls).
+ * Each store has a primary side (the owner: sharedkv's owner, a peer's manager, a private redis-server, or
+ * nothing for the per-process Map) and a worker side (the client the workload calls).
+ *
+ * sharedkv and the two baselines live here; the peers a user would pick instead live in `peers.ts`.
  */
 import { ArticleClient, serveArticleStore } from './article-store.js';
+import { openPeerHost, openPeerStore, type PeerKind } from './peers.js';
+import type { PrivateRedis } from './redis-server.js';
+import type { WorkloadName } from './workloads.js';
 
-/** Store kinds, in table order. */
-export const STORE_KINDS = ['sharedkv-socket', 'sharedkv-ipc', 'article', 'map'] as const;
+/** Store kinds, in table order: sharedkv, then the peers, then the floor and the ceiling. */
+export const STORE_KINDS = [
+  'sharedkv-socket',
+  'sharedkv-ipc',
+  'sharedkv-near',
+  'redis-auto',
+  'redis',
+  'lru-cache-clusters',
+  'cluster-shared-memory',
+  'memored',
+  'raw',
+  'map',
+] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
 
-/** Row labels of the report. */
-export const STORE_LABELS: Record<StoreKind, string> = {
-  'sharedkv-socket': 'sharedkv (socket)',
-  'sharedkv-ipc': 'sharedkv (ipc)',
-  article: 'article design',
-  map: 'in-process Map',
+/** What the report and the chart need to know about a store. */
+export interface StoreInfo {
+  /** Row label. */
+  label: string;
+  /** sharedkv itself, a peer (only with `--peers`), or a baseline (raw IPC floor, in-process ceiling). */
+  group: 'sharedkv' | 'peer' | 'baseline';
+  /** How the bench drives it, printed under the tables. */
+  note?: string;
+  /** Workloads the store cannot run, with the reason shown as "n/a". */
+  unsupported?: Partial<Record<WorkloadName, string>>;
+}
+
+/** Labels, groups and notes of every store. */
+export const STORES: Record<StoreKind, StoreInfo> = {
+  'sharedkv-socket': {
+    label: 'sharedkv (socket)',
+    group: 'sharedkv',
+    note: "`connect()` in each worker: the default channel, the owner's private Unix socket.",
+  },
+  'sharedkv-ipc': { label: 'sharedkv (ipc)', group: 'sharedkv', note: "`connect({ channel: 'ipc' })`." },
+  'sharedkv-near': {
+    label: 'sharedkv (near cache)',
+    group: 'sharedkv',
+    note: '`connect({ nearCache: { maxKeys: 10000 } })` in workers (socket channel); skipped when connect() rejects the option.',
+  },
+  'redis-auto': {
+    label: 'Redis (ioredis, auto-pipelined)',
+    group: 'peer',
+    note:
+      'ioredis with `enableAutoPipelining: true`, one connection per worker to a private redis-server on a Unix ' +
+      "socket (`--save '' --appendonly no`). Values are JSON strings (`JSON.stringify` on set, `JSON.parse` on get), " +
+      'incr is INCRBY.',
+  },
+  redis: { label: 'Redis (ioredis)', group: 'peer', note: 'The same without auto-pipelining.' },
+  'lru-cache-clusters': {
+    label: 'lru-cache-for-clusters-as-promised',
+    group: 'peer',
+    note:
+      '`init()` in the primary, `getInstance({ timeout: 30000, failsafe: "reject" })` in workers; `get`/`set`/`incr`. ' +
+      'Its default 100 ms timeout resolves `undefined` instead of failing, which under load would count lost ' +
+      'calls as done.',
+  },
+  'cluster-shared-memory': {
+    label: 'cluster-shared-memory',
+    group: 'peer',
+    note: 'Required in the primary before the fork; `get`/`set`. It has no incr: `mutex(key, get + set)` stands in (4 IPC round trips).',
+  },
+  memored: {
+    label: 'memored',
+    group: 'peer',
+    note: 'Callback API (`read`/`store`) wrapped in promises.',
+    unsupported: { incr: 'no incr, and no lock to build one (read + store from two workers loses updates)' },
+  },
+  raw: {
+    label: 'raw process.send',
+    group: 'baseline',
+    note: 'The floor: the classic article design, one `process.send` message per call each way, JSON IPC, a plain object in the primary.',
+  },
+  map: {
+    label: 'in-process Map',
+    group: 'baseline',
+    note: 'The ceiling: a Map in each worker behind async functions (not shared, no copy).',
+  },
 };
 
-/** The calls the workloads make; sharedkv's client, ArticleClient and MapStore all satisfy it. */
+/** The stores of a run without `--peers`. */
+export const CORE_STORES: readonly StoreKind[] = STORE_KINDS.filter((kind) => STORES[kind].group !== 'peer');
+
+/** The calls the workloads make; sharedkv's client, the peers' adapters and MapStore all satisfy it. */
 export interface BenchStore {
   get(key: string): Promise<unknown>;
   set(key: string, value: unknown): Promise<unknown>;
@@ -30,9 +106,31 @@ export interface BenchStore {
 export interface PrimaryHost {
   /** Whether all workers see the same data (false for the per-process Map). */
   readonly shared: boolean;
+  /** Extra environment for the workers (e.g. where the private redis-server listens). */
+  readonly env?: Record<string, string>;
   /** Reads a counter on the primary side, after the workers have stopped; `undefined` when not shared. */
   readNumber(key: string): Promise<number | undefined>;
   close(): Promise<void>;
+}
+
+/** Resources that outlive one cell: started on first use, stopped by the orchestrator at the end. */
+export interface HostContext {
+  /** The private redis-server of this bench run. */
+  redis(): Promise<PrivateRedis>;
+}
+
+/**
+ * Why a store cannot run a cell: the library rejects an option it needs, a server binary is missing.
+ * Reported as "n/a" with `reason`, never as a failure. `scope: 'store'` skips the store's other cells too.
+ */
+export class Unsupported extends Error {
+  readonly scope: 'store' | 'cell';
+
+  constructor(reason: string, scope: 'store' | 'cell' = 'store') {
+    super(reason);
+    this.name = 'Unsupported';
+    this.scope = scope;
+  }
 }
 
 /**
@@ -66,8 +164,8 @@ export class MapStore implements BenchStore {
   }
 }
 
-function sharedkvChannel(kind: StoreKind): 'socket' | 'ipc' {
-  return kind === 'sharedkv-ipc' ? 'ipc' : 'socket';
+function isPeer(kind: StoreKind): kind is PeerKind {
+  return STORES[kind].group === 'peer';
 }
 
 /**
@@ -78,23 +176,44 @@ async function loadSharedkv() {
   return import('../src/index.js');
 }
 
+/** The near-cache option, kept apart so this file compiles before `ConnectOptions` declares it. */
+const NEAR_CACHE = { nearCache: { maxKeys: 10_000 } };
+
+async function connectNear(): Promise<BenchStore> {
+  const { connect, SharedKVError } = await loadSharedkv();
+  const options = { channel: 'socket', ...NEAR_CACHE } as Parameters<typeof connect>[0];
+  try {
+    return await connect(options);
+  } catch (error) {
+    if (error instanceof SharedKVError && error.code === 'ERR_SHAREDKV_BAD_ARGUMENT') {
+      // The first clause of the message names the option; the list of known options after it is noise here.
+      throw new Unsupported(`connect() rejects nearCache (${error.code}: ${error.message.split(';')[0]})`);
+    }
+    throw error;
+  }
+}
+
 /**
  * Sets up the primary side of `kind` in the cluster primary. Must run before the workers are forked:
- * sharedkv's owner has to exist before its clients connect.
+ * sharedkv's owner and the peers' managers have to exist before their clients start.
+ *
+ * @throws Unsupported when the store cannot run here (e.g. no redis-server binary).
  */
-export async function openPrimaryHost(kind: StoreKind): Promise<PrimaryHost> {
+export async function openPrimaryHost(kind: StoreKind, context: HostContext): Promise<PrimaryHost> {
+  if (isPeer(kind)) return openPeerHost(kind, context);
   switch (kind) {
     case 'sharedkv-socket':
+    case 'sharedkv-near':
     case 'sharedkv-ipc': {
       const { connect } = await loadSharedkv();
-      const kv = await connect({ channel: sharedkvChannel(kind) });
+      const kv = await connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
       return {
         shared: true,
         readNumber: async (key) => Number(await kv.get(key)),
         close: () => kv.close(),
       };
     }
-    case 'article': {
+    case 'raw': {
       const server = serveArticleStore();
       return {
         shared: true,
@@ -107,15 +226,22 @@ export async function openPrimaryHost(kind: StoreKind): Promise<PrimaryHost> {
   }
 }
 
-/** Opens the worker side of `kind` (in a cluster worker). */
+/**
+ * Opens the worker side of `kind` (in a cluster worker).
+ *
+ * @throws Unsupported when the store rejects what the bench asks of it (the near cache option).
+ */
 export async function openWorkerStore(kind: StoreKind): Promise<BenchStore> {
+  if (isPeer(kind)) return openPeerStore(kind);
   switch (kind) {
     case 'sharedkv-socket':
     case 'sharedkv-ipc': {
       const { connect } = await loadSharedkv();
-      return connect({ channel: sharedkvChannel(kind) });
+      return connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
     }
-    case 'article':
+    case 'sharedkv-near':
+      return connectNear();
+    case 'raw':
       return new ArticleClient();
     case 'map':
       return new MapStore();

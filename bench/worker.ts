@@ -5,7 +5,7 @@
 import type { FromWorker, Phase, PhaseDone, ToWorker } from './protocol.js';
 import { isBenchMessage } from './protocol.js';
 import { LatencyReservoir } from './stats.js';
-import { type BenchStore, isStoreKind, openWorkerStore } from './stores.js';
+import { type BenchStore, isStoreKind, openWorkerStore, Unsupported } from './stores.js';
 import { createWorkload, isWorkloadName, type WorkloadRunner } from './workloads.js';
 
 function send(message: FromWorker): Promise<void> {
@@ -17,9 +17,12 @@ function send(message: FromWorker): Promise<void> {
 /**
  * Runs `workload` for `ms` milliseconds: each lane calls in a loop until the deadline, and the calls in
  * flight at the deadline are awaited and counted, so the elapsed time covers every call counted.
+ *
+ * Every call's latency is sampled. With one call in flight it is the store's round trip; with 64 it is what
+ * a caller waits under that load, queueing included.
  */
 async function drive(workload: WorkloadRunner, ms: number): Promise<Omit<PhaseDone, 'bench' | 'phase'>> {
-  const reservoir = workload.latency ? new LatencyReservoir() : undefined;
+  const reservoir = new LatencyReservoir();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(Math.round(ms * 1e6));
   let ops = 0;
@@ -30,15 +33,13 @@ async function drive(workload: WorkloadRunner, ms: number): Promise<Omit<PhaseDo
       await workload.call(id);
       now = process.hrtime.bigint();
       // One hrtime read serves both as this call's end and as the deadline check.
-      reservoir?.add(Number(now - before));
+      reservoir.add(Number(now - before));
       ops++;
     }
   };
   await Promise.all(Array.from({ length: workload.concurrency }, (_, id) => lane(id)));
   const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
-  const result: Omit<PhaseDone, 'bench' | 'phase'> = { ops, elapsedMs };
-  if (reservoir !== undefined) result.latency = reservoir.summary();
-  return result;
+  return { ops, elapsedMs, latency: reservoir.summary() };
 }
 
 async function runPhase(
@@ -60,10 +61,17 @@ async function runPhase(
   return done;
 }
 
-async function fail(error: unknown): Promise<never> {
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  await send({ bench: 'error', message });
-  process.exit(1);
+/**
+ * Tells the primary why this worker cannot go on. The worker then waits for the primary's `close` (it
+ * closes the whole group on the first failure): exiting here could let the primary see the exit before
+ * the message and report "exited unexpectedly" instead of the cause.
+ */
+async function fail(error: unknown): Promise<void> {
+  if (error instanceof Unsupported) {
+    await send({ bench: 'unsupported', reason: error.message, scope: error.scope });
+  } else {
+    await send({ bench: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
 }
 
 /** Entry point of a bench cluster worker. */
@@ -71,8 +79,29 @@ export async function workerMain(): Promise<void> {
   const kind = process.env.BENCH_STORE;
   const name = process.env.BENCH_WORKLOAD;
   const index = Number(process.env.BENCH_INDEX);
-  let store: BenchStore;
-  let workload: WorkloadRunner;
+  let store: BenchStore | undefined;
+  let workload: WorkloadRunner | undefined;
+
+  // Phases arrive one at a time (the primary waits for every worker), so a simple chain keeps order.
+  let chain = Promise.resolve();
+  process.on('message', (message: unknown) => {
+    if (!isBenchMessage<ToWorker>(message)) return;
+    chain = chain.then(async () => {
+      try {
+        if (message.bench === 'phase') {
+          if (store === undefined || workload === undefined) throw new Error('phase before the store was ready');
+          await send(await runPhase(store, kind === 'map', workload, message.phase, message.ms));
+        } else if (message.bench === 'close') {
+          await store?.close();
+          // The primary waits for this exit. A store that leaves a handle open must not keep the cell waiting.
+          process.exit(0);
+        }
+      } catch (error) {
+        await fail(error);
+      }
+    });
+  });
+
   try {
     if (!isStoreKind(kind)) throw new Error(`BENCH_STORE is not a store kind: ${kind}`);
     if (!isWorkloadName(name)) throw new Error(`BENCH_WORKLOAD is not a workload: ${name}`);
@@ -82,24 +111,5 @@ export async function workerMain(): Promise<void> {
   } catch (error) {
     return fail(error);
   }
-
-  // Phases arrive one at a time (the primary waits for every worker), so a simple chain keeps order.
-  let chain = Promise.resolve();
-  process.on('message', (message: unknown) => {
-    if (!isBenchMessage<ToWorker>(message)) return;
-    chain = chain.then(async () => {
-      try {
-        if (message.bench === 'phase') {
-          await send(await runPhase(store, kind === 'map', workload, message.phase, message.ms));
-        } else if (message.bench === 'close') {
-          await store.close();
-          // The primary waits for this exit. A store that leaves a handle open must not keep the cell waiting.
-          process.exit(0);
-        }
-      } catch (error) {
-        await fail(error);
-      }
-    });
-  });
   await send({ bench: 'ready' });
 }

@@ -1,33 +1,54 @@
 /**
- * The five workloads. Each is a closed loop: `concurrency` lanes per worker, each lane awaiting one call
+ * The six workloads. Each is a closed loop: `concurrency` lanes per worker, each lane awaiting one call
  * before making the next, so "in flight" is exact and the store's latency sets the pace.
  */
 import type { Phase } from './protocol.js';
 import type { BenchStore } from './stores.js';
 
 /** Workload ids, in column order. */
-export const WORKLOADS = ['seq-get', 'seq-set', 'mixed', 'incr', 'big'] as const;
+export const WORKLOADS = ['mixed', 'seq-get', 'seq-set', 'big', 'hot-get', 'incr'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
-/** Column labels of the report. */
+/** Section titles of the report (per worker). */
 export const WORKLOAD_LABELS: Record<WorkloadName, string> = {
+  mixed: '64 in flight, 90% get / 10% set',
+  'seq-get': 'sequential get (1 in flight)',
+  'seq-set': 'sequential set (1 in flight)',
+  big: '100 KB values, get + set, 8 in flight',
+  'hot-get': 'hot-key get, 64 in flight',
+  incr: 'contended incr of one key, 64 in flight',
+};
+
+/** Short titles for the chart. */
+export const WORKLOAD_SHORT: Record<WorkloadName, string> = {
+  mixed: '64 in flight, 90/10 get/set',
   'seq-get': 'sequential get',
   'seq-set': 'sequential set',
-  mixed: '64 in flight, 90% get / 10% set',
-  incr: 'contended incr, 64 in flight',
-  big: '100 KB get+set, 8 in flight',
+  big: '100 KB values',
+  'hot-get': 'hot-key get',
+  incr: 'contended incr',
 };
+
+/**
+ * Worker counts each workload runs with when `--workers` is not given: the acceptance workload (mixed) and
+ * the contention workloads with 2 and 4, the rest with 2, which keeps the default run near 4–5 minutes.
+ * `--quick` runs only mixed with 4.
+ */
+export function defaultWorkers(workload: WorkloadName, quick: boolean): number[] {
+  if (workload === 'mixed') return [2, 4];
+  if (!quick && (workload === 'hot-get' || workload === 'incr')) return [2, 4];
+  return [2];
+}
 
 /** Keys shared by all workers in the read workloads. */
 const SHARED_KEYS = 1_000;
+/** The one key of `hot-get`. */
+const HOT_KEY = 'bench:hot';
 
 /** What a worker's workload needs from the driver. */
 export interface WorkloadRunner {
   /** Lanes per worker (calls in flight). */
   readonly concurrency: number;
-  /** Whether each call's latency is recorded (sequential workloads only: with many calls in flight it
-   * would measure queueing, not the store). */
-  readonly latency: boolean;
   /** Writes the keys the workload reads and checks the store round-trips a value. */
   setup(): Promise<void>;
   /** Called before each phase (selects the counter key of `incr`). */
@@ -106,7 +127,6 @@ export function createWorkload(name: WorkloadName, store: BenchStore, index: num
       let i = index * 137; // workers start at different keys
       return {
         concurrency: 1,
-        latency: true,
         setup: async () => {
           await check();
           await writeSharedKeys(store);
@@ -120,7 +140,6 @@ export function createWorkload(name: WorkloadName, store: BenchStore, index: num
       let i = 0;
       return {
         concurrency: 1,
-        latency: true,
         setup: check,
         begin: () => {},
         call: () => {
@@ -133,7 +152,6 @@ export function createWorkload(name: WorkloadName, store: BenchStore, index: num
       const random = prng(index + 1);
       return {
         concurrency: 64,
-        latency: false,
         setup: async () => {
           await check();
           await writeSharedKeys(store);
@@ -145,11 +163,21 @@ export function createWorkload(name: WorkloadName, store: BenchStore, index: num
         },
       };
     }
+    case 'hot-get':
+      // Every lane of every worker reads the same key: the case a near cache exists for.
+      return {
+        concurrency: 64,
+        setup: async () => {
+          await check();
+          await checkRoundTrip(store, HOT_KEY, smallValue(42));
+        },
+        begin: () => {},
+        call: () => store.get(HOT_KEY),
+      };
     case 'incr': {
       let key = 'bench:ctr:warmup';
       return {
         concurrency: 64,
-        latency: false,
         setup: check,
         begin: (phase) => {
           key = incrKey(phase);
@@ -166,7 +194,6 @@ export function createWorkload(name: WorkloadName, store: BenchStore, index: num
       const laneKey = (lane: number) => `bench:big:w${index}:l${lane}`;
       return {
         concurrency: lanes,
-        latency: false,
         setup: async () => {
           await check();
           for (let lane = 0; lane < lanes; lane++) await checkRoundTrip(store, laneKey(lane), value);

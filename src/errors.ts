@@ -21,6 +21,9 @@ export const ErrorCodes = {
   ERR_SHAREDKV_NO_OWNER: 'No owner answered the handshake before the deadline.',
   ERR_SHAREDKV_ABORTED: 'The call was aborted through its AbortSignal.',
   ERR_SHAREDKV_PROCEDURE_FAILED: 'A stored procedure threw; its writes were undone.',
+  ERR_SHAREDKV_ADDRESS_IN_USE: 'Another live owner already serves the socket path; it was not taken over.',
+  ERR_SHAREDKV_CORRUPT: 'A persistence file is damaged (a bad checksum or record) other than by a torn tail.',
+  ERR_SHAREDKV_IO: 'The owner could not write its persistence files (disk full, I/O error).',
   ERR_SHAREDKV_INTERNAL: 'A bug in sharedkv: the owner caught an unexpected exception while running a command.',
 } as const;
 

@@ -158,6 +158,7 @@ export interface Batch {
   decr(key: string, by?: number): this;
   expire(key: string, ttl: number): this;
   persist(key: string): this;
+  ttl(key: string): this;
   /** Number of commands queued. */
   readonly length: number;
   /**

@@ -1,5 +1,6 @@
 /** What the Store API needs from the layer below: a way to run one command on the owner. */
 import type { CallOptions } from '../types.js';
+import type { NearCache } from './near-cache.js';
 
 /** Runs commands on the owner, in the order they are issued. */
 export interface Caller {
@@ -13,6 +14,8 @@ export interface Caller {
   readonly pending: number;
   /** Receives messages the owner pushes unasked (`[kind, ...data]`); the Store layer sets it. */
   onPush: (message: unknown[]) => void;
+  /** The near cache of this connection, when enabled (clients only). */
+  near?: NearCache | undefined;
 }
 
 /** Default per-call timeout in ms. */

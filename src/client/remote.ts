@@ -2,12 +2,18 @@
  * A client of a remote owner: pending calls by id, one frame per tick, per-call timeouts, and the rule
  * that every call settles. Requests issued in the same tick leave together in one frame (the owner
  * answers them in one frame), which is where most of the speed over one-message-per-call comes from.
+ *
+ * Socket clients reconnect: when the connection drops, every call in flight rejects at once with
+ * `ERR_SHAREDKV_DISCONNECTED` (a write may or may not have been applied, so nothing is ever re-sent),
+ * and the client dials again with capped exponential backoff. Calls issued while it is away wait for the
+ * new connection within their own timeout; they were never sent, so sending them later is no retry.
  */
 import { describe, SharedKVError } from '../errors.js';
 import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { Channel } from '../transport/transport.js';
 import type { CallOptions } from '../types.js';
 import { type Caller, DEFAULT_TIMEOUT } from './caller.js';
+import type { NearCache } from './near-cache.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -26,7 +32,17 @@ export interface RemoteOptions {
   maxPending?: number;
   /** Send `hello` first (socket channels), with this token. */
   hello?: { token?: string | undefined };
+  /**
+   * Opens a new channel after the connection drops; without it a lost connection is final. Connection
+   * errors the owner reports itself (auth, protocol) are always final: dialing again would not fix them.
+   */
+  redial?: () => Promise<Channel>;
+  /** Delay before the first redial, doubled after each failure up to `max`, in ms. @default { min: 20, max: 400 } */
+  backoff?: { min: number; max: number };
 }
+
+/** Codes of connection errors that a new connection would not fix. */
+const FINAL = new Set(['ERR_SHAREDKV_AUTH', 'ERR_SHAREDKV_PROTOCOL', 'ERR_SHAREDKV_CLOSED']);
 
 /** Client side of any remote transport. */
 export class RemoteCaller implements Caller {
@@ -35,35 +51,24 @@ export class RemoteCaller implements Caller {
   private flushScheduled = false;
   private nextId = 1;
   private channel: Channel | null = null;
-  private state: 'connecting' | 'open' | 'lost' | 'closed' = 'connecting';
+  private state: 'connecting' | 'open' | 'reconnecting' | 'lost' | 'closed' = 'connecting';
   private lostReason: SharedKVError | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private redialDelay: number;
   private readonly opened: Promise<void>;
   private readonly timeout: number;
   private readonly maxPending: number;
 
-  constructor(open: Promise<Channel>, options: RemoteOptions = {}) {
+  constructor(
+    open: Promise<Channel>,
+    private readonly options: RemoteOptions = {},
+  ) {
     this.timeout = options.timeout ?? DEFAULT_TIMEOUT;
     this.maxPending = options.maxPending ?? 100_000;
+    this.redialDelay = options.backoff?.min ?? 20;
     this.opened = open.then(
-      async (channel) => {
-        if (this.state === 'closed') {
-          channel.close();
-          throw new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed');
-        }
-        this.channel = channel;
-        channel.onFrame = (payload) => this.receive(payload);
-        channel.onClose = (reason) => this.lose(reason);
-        if (options.hello) {
-          const hello = this.send('hello', [{ v: PROTOCOL_VERSION, token: options.hello.token, pid: process.pid }]);
-          // Calls issued before the connection opened are queued already; hello must lead them.
-          this.queue.unshift(this.queue.pop());
-          this.flushNow();
-          await hello;
-        }
-        this.state = 'open';
-        this.flushNow();
-      },
+      (channel) => this.attach(channel),
       (err: unknown) => {
         this.lose(
           err instanceof SharedKVError
@@ -80,6 +85,41 @@ export class RemoteCaller implements Caller {
   /** Receives messages the owner pushes (pub/sub, watch); set by the Store layer. */
   onPush: (message: unknown[]) => void = () => {};
 
+  /**
+   * Called after a dropped connection has been replaced. The owner gave the old session's subscriptions,
+   * watches and locks up when it went, so whoever keeps such state re-registers it here.
+   */
+  onReconnect: () => void = () => {};
+
+  /** The near cache of this connection, when enabled; emptied whenever the connection drops. */
+  near: NearCache | undefined = undefined;
+
+  /** Takes a freshly opened channel into use: hello first (socket channels), then queued calls. */
+  private async attach(channel: Channel): Promise<void> {
+    if (this.state === 'closed') {
+      channel.close();
+      throw new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed');
+    }
+    this.channel = channel;
+    channel.onFrame = (payload) => this.receive(payload);
+    channel.onClose = (reason) => {
+      if (this.channel === channel) this.lose(reason);
+    };
+    if (this.options.hello) {
+      const hello = this.send('hello', [{ v: PROTOCOL_VERSION, token: this.options.hello.token, pid: process.pid }], {
+        timeout: 0,
+      });
+      // Calls issued before the connection opened are queued already; hello must lead them.
+      this.queue.unshift(this.queue.pop());
+      this.flushNow();
+      await hello;
+    }
+    // close() may have run while hello was in flight.
+    if (this.isClosed()) return;
+    this.state = 'open';
+    this.flushNow();
+  }
+
   get pending(): number {
     return this.calls.size;
   }
@@ -92,6 +132,7 @@ export class RemoteCaller implements Caller {
     if (this.state === 'closed')
       return Promise.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
     if (this.state === 'lost') return Promise.reject(this.lostReason);
+    // While reconnecting, calls queue (unsent) and wait for the new connection within their timeout.
     if (this.calls.size >= this.maxPending) {
       return Promise.reject(
         new SharedKVError(
@@ -139,8 +180,13 @@ export class RemoteCaller implements Caller {
     });
   }
 
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
   private flushNow(): void {
     this.flushScheduled = false;
+    // Without a channel (connecting, or reconnecting between two connections) the queue waits.
     if (this.queue.length === 0 || !this.channel) return;
     const items = this.queue;
     this.queue = [];
@@ -180,12 +226,15 @@ export class RemoteCaller implements Caller {
     this.calls.delete(id);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     p.reject(err);
-    if (this.state === 'open') {
-      this.queue.push([0, 'cancel', [id]]);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        process.nextTick(() => this.flushNow());
-      }
+    if (this.state !== 'open') {
+      // Not sent yet (the connection is not up): drop it from the queue so it is never sent late.
+      this.queue = this.queue.filter((item) => (item as unknown[])[0] !== id);
+      return;
+    }
+    this.queue.push([0, 'cancel', [id]]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flushNow());
     }
   }
 
@@ -202,7 +251,13 @@ export class RemoteCaller implements Caller {
         if (p.deadline <= now) {
           this.expire(
             id,
-            new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out waiting for the owner', { id }),
+            this.state === 'reconnecting'
+              ? new SharedKVError(
+                  'ERR_SHAREDKV_DISCONNECTED',
+                  `The connection to the owner is down and did not come back within the call's timeout: ${this.lostReason?.message}`,
+                  { id },
+                )
+              : new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out waiting for the owner', { id }),
           );
         } else if (p.deadline !== Number.POSITIVE_INFINITY) armed = true;
       }
@@ -214,12 +269,75 @@ export class RemoteCaller implements Caller {
     this.timer.unref();
   }
 
-  /** The owner is gone: every pending call rejects now, and later calls fail fast. */
+  /**
+   * The connection is gone: every pending call rejects now. Then either later calls fail fast (no
+   * `redial`, or an error a new connection would not fix), or the client reconnects.
+   */
   private lose(reason: SharedKVError): void {
     if (this.state === 'closed' || this.state === 'lost') return;
-    this.state = 'lost';
+    // Invalidations sent while the connection is down are lost: the near cache cannot be trusted any more.
+    this.near?.clear();
+    const wasUp = this.state === 'open' || this.state === 'reconnecting';
     this.lostReason = reason;
-    this.rejectAll(reason);
+    const old = this.channel;
+    this.channel = null;
+    old?.close();
+    if (!this.options.redial || !wasUp || FINAL.has(reason.code)) {
+      this.state = 'lost';
+      this.rejectAll(reason);
+      return;
+    }
+    this.state = 'reconnecting';
+    this.rejectSent(reason);
+    this.scheduleRedial();
+  }
+
+  private scheduleRedial(): void {
+    if (this.redialTimer || this.state !== 'reconnecting') return;
+    const max = this.options.backoff?.max ?? 400;
+    // Jitter spreads the clients of a restarted owner so they do not all knock at the same instant.
+    const delay = this.redialDelay * (0.5 + Math.random() / 2);
+    this.redialDelay = Math.min(this.redialDelay * 2, max);
+    this.redialTimer = setTimeout(() => {
+      this.redialTimer = null;
+      this.redial();
+    }, delay);
+  }
+
+  private redial(): void {
+    const redial = this.options.redial;
+    if (!redial || this.state !== 'reconnecting') return;
+    redial()
+      .then((channel) => this.attach(channel))
+      .then(
+        () => {
+          if (this.state !== 'open') return;
+          this.redialDelay = this.options.backoff?.min ?? 20;
+          this.onReconnect();
+        },
+        (err: unknown) => {
+          if (this.state !== 'reconnecting') return;
+          const reason = err instanceof SharedKVError ? err : null;
+          if (reason && FINAL.has(reason.code)) {
+            this.state = 'lost';
+            this.lostReason = reason;
+            this.rejectAll(reason);
+            return;
+          }
+          this.scheduleRedial();
+        },
+      );
+  }
+
+  /** Rejects the calls that left on the lost connection; those still queued wait for the next one. */
+  private rejectSent(reason: SharedKVError): void {
+    const queued = new Set(this.queue.map((item) => (item as unknown[])[0]));
+    for (const [id, p] of this.calls) {
+      if (queued.has(id)) continue;
+      this.calls.delete(id);
+      if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+      p.reject(reason);
+    }
   }
 
   private rejectAll(reason: SharedKVError): void {
@@ -240,6 +358,7 @@ export class RemoteCaller implements Caller {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    if (this.redialTimer) clearTimeout(this.redialTimer);
     if (wasOpen) this.flushNow();
     this.rejectAll(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
     this.channel?.close();

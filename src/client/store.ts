@@ -2,6 +2,7 @@
  * The Store API over any {@link Caller}: it encodes values on the way in, decodes them on the way out, and
  * adds the namespace prefix to keys. Written once, so the owner and every client behave the same.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
 import { badArgument, describe, SharedKVError } from '../errors.js';
 import { decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
 import type {
@@ -22,6 +23,14 @@ import type {
 } from '../types.js';
 import { type Caller, DEFAULT_TIMEOUT } from './caller.js';
 import { routerOf } from './events.js';
+
+/**
+ * `diagnostics_channel` tracing of every command (`tracing:sharedkv:command:start|end|asyncStart|asyncEnd|
+ * error`), with `{ command, prefix, args }` as context; values in `args` are still encoded.
+ */
+const commandChannel = diagnostics_channel.tracingChannel<object, { command: string; prefix: string; args: unknown[] }>(
+  'sharedkv:command',
+);
 
 const CALL_OPTION_NAMES = new Set(['timeout', 'signal']);
 const NAMESPACE_NAME = /^[\w.@$-]+$/;
@@ -85,7 +94,13 @@ export class KVStore implements Store {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.caller.call(name, args, options);
+    // Tracing costs one property read when nobody subscribes to the channel.
+    if (!commandChannel.hasSubscribers) return this.caller.call(name, args, options);
+    return commandChannel.tracePromise(() => this.caller.call(name, args, options), {
+      command: name,
+      prefix: this.prefix,
+      args,
+    });
   }
 
   private k(key: unknown): string {
@@ -97,8 +112,27 @@ export class KVStore implements Store {
     return this.caller.ready();
   }
 
-  async get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
-    return decodeOptional(await this.run('get', () => [this.k(key)], options)) as T | undefined;
+  get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
+    const near = this.caller.near;
+    if (near === undefined) {
+      return this.run('get', () => [this.k(key)], options).then(decodeOptional) as Promise<T | undefined>;
+    }
+    let k: string;
+    try {
+      k = this.k(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const hit = near.get(k);
+    if (hit !== undefined) return Promise.resolve(decodeValue(hit) as T);
+    // `getc` reads and asks the owner to tell us when the key changes.
+    return this.caller.call('getc', [k], options).then((r) => {
+      if (r === null) return undefined;
+      const [bytes, ttl] = r as [Encoded, number];
+      // A copy: the received bytes are a view into the whole frame.
+      near.set(k, Uint8Array.prototype.slice.call(bytes), ttl);
+      return decodeValue(bytes) as T;
+    });
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<unknown> {
@@ -471,6 +505,10 @@ class KVBatch implements Batch {
 
   persist(key: string): this {
     return this.add(() => ['persist', this.store.key(key)]);
+  }
+
+  ttl(key: string): this {
+    return this.add(() => ['ttl', this.store.key(key)]);
   }
 
   async exec(options?: CallOptions): Promise<unknown[]> {

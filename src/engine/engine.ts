@@ -124,7 +124,10 @@ export class Engine {
   /** Installed by the server: run {@link sweep} within `delay` ms. */
   onWake: ((delay: number) => void) | null = null;
   private readonly observers: KeyObserver[] = [];
-  private heldEvents: Array<[string, KeyOp, Entry | undefined]> | null = null;
+  /** Observers that also see changes of expiry alone (persistence). */
+  private readonly ttlObservers: KeyObserver[] = [];
+  /** Events of the running transaction: key, op, entry, and whether the value (not only the ttl) changed. */
+  private heldEvents: Array<[string, KeyOp, Entry | undefined, boolean]> | null = null;
 
   constructor(options: EngineOptions = {}) {
     this.now = options.now ?? (() => performance.now());
@@ -257,20 +260,25 @@ export class Engine {
       this.undo = null;
       this.heldEvents = null;
       if (ok) {
-        for (const e of events) this.emit(e[0], e[1], e[2]);
+        for (const e of events) this.emit(e[0], e[1], e[2], e[3]);
       } else {
         for (const [key, prev] of undo) this.write(key, prev, null);
       }
     }
   }
 
-  /** Registers an observer of key changes (watch); the engine only builds events while one exists. */
-  observe(fn: KeyObserver): void {
-    this.observers.push(fn);
+  /**
+   * Registers an observer of key changes (watch); the engine only builds events while one exists. With
+   * `ttlChanges` it also sees a change of expiry alone (`expire`, `persist`), as a `set` with the new entry:
+   * watchers are not told of those (the value did not change), persistence must record them.
+   */
+  observe(fn: KeyObserver, options: { ttlChanges?: boolean } = {}): void {
+    (options.ttlChanges ? this.ttlObservers : this.observers).push(fn);
   }
 
-  private emit(key: string, op: KeyOp, entry: Entry | undefined): void {
-    for (const o of this.observers) o(key, op, entry);
+  private emit(key: string, op: KeyOp, entry: Entry | undefined, valueChanged: boolean): void {
+    if (valueChanged) for (const o of this.observers) o(key, op, entry);
+    for (const o of this.ttlObservers) o(key, op, entry);
   }
 
   /**
@@ -312,10 +320,11 @@ export class Engine {
     const prev = this.data.get(key);
     if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
     // A ttl-only change keeps the same bytes and is not a change of value.
-    if (op !== null && this.observers.length > 0 && !(entry && prev && entry.v === prev.v)) {
-      if (entry || prev) {
-        if (this.heldEvents) this.heldEvents.push([key, op, entry]);
-        else this.emit(key, op, entry);
+    if (op !== null && (entry || prev) && this.observers.length + this.ttlObservers.length > 0) {
+      const valueChanged = !(entry && prev && entry.v === prev.v);
+      if (valueChanged || this.ttlObservers.length > 0) {
+        if (this.heldEvents) this.heldEvents.push([key, op, entry, valueChanged]);
+        else this.emit(key, op, entry, valueChanged);
       }
     }
     if (prev) {
@@ -444,7 +453,7 @@ export class Engine {
   /** Removes every key (or those starting with `prefix`); returns how many. */
   clear(prefix = ''): number {
     let n = 0;
-    if (prefix === '' && !this.undo && this.observers.length === 0) {
+    if (prefix === '' && !this.undo && this.observers.length + this.ttlObservers.length === 0) {
       n = this.liveCount('');
       this.data.clear();
       this.heap.clear();

@@ -10,8 +10,11 @@ import type { Engine, Session } from './engine.js';
 /** Settles call `id` of a session that the engine could not answer at once (a waiter). */
 export type Reply = (id: number, err: SharedKVError | null, result?: unknown) => void;
 
-/** Sends an unsolicited message to a session's peer: `[kind, ...data]`. */
-export type Push = (message: unknown[]) => void;
+/**
+ * Sends an unsolicited message to a session's peer: `[kind, ...data]`. An urgent message leaves at once,
+ * ahead of the reply to the command that caused it (near-cache invalidations).
+ */
+export type Push = (message: unknown[], urgent?: boolean) => void;
 
 /** What a handler sees besides its arguments. */
 export interface CommandContext {

@@ -37,7 +37,10 @@ export class Connection {
     this.session = engine.openSession(
       link.label,
       (id, err, result) => this.deferred(id, err, result),
-      (message) => this.queue([0, PUSH, message]),
+      (message, urgent) => {
+        this.queue([0, PUSH, message]);
+        if (urgent) this.flush();
+      },
     );
   }
 

@@ -8,17 +8,106 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { debuglog } from 'node:util';
-import { Engine, type EngineOptions } from '../engine/engine.js';
+import type { Worker as ThreadWorker } from 'node:worker_threads';
+import { Engine, type EngineOptions, type Session } from '../engine/engine.js';
 import { SharedKVError } from '../errors.js';
+import { Persistence, type PersistOptions, type SaveReport } from '../persistence/persistence.js';
 import { type IpcMessage, ipc, isIpcMessage, PROTOCOL_VERSION } from '../protocol/envelope.js';
 import { childPeer, type IpcPeer, ipcLink, workerPeer } from '../transport/ipc.js';
 import { listenUnix, privateSocketPath, type SocketLimits, serveSocket } from '../transport/socket.js';
+import { acceptThreads, answerThread, openPort, ownerBeacon, type ThreadWelcome } from '../transport/thread.js';
 import { Connection } from './connection.js';
 
 const log = debuglog('sharedkv');
 
 /** Options of the owner. */
-export interface ServerOptions extends EngineOptions, SocketLimits {}
+export interface ServerOptions extends EngineOptions, SocketLimits {
+  /**
+   * Keep the data on disk (append-only log plus snapshots, see docs/persistence.md): the owner loads
+   * `persist.dir` when it starts and records every change from then on.
+   * @example
+   * connect({ role: 'owner', persist: { dir: '/var/lib/app/kv', fsync: 'always' } })
+   */
+  persist?: PersistOptions;
+}
+
+/** One command as seen by `monitor` (and the CLI's `sharedkv monitor`). */
+export interface MonitorEvent {
+  /** Wall-clock time in ms since the epoch. */
+  time: number;
+  /** The peer that sent it (transport and pid). */
+  client: string;
+  /** Command name. */
+  command: string;
+  /** Raw arguments: values are still encoded bytes. */
+  args: unknown[];
+}
+
+/** Latency of one command in the owner, as reported by `stats().latency`. */
+export interface CommandLatency {
+  calls: number;
+  /** Mean execution time in the owner, in µs (not the round trip). */
+  meanUs: number;
+  /** Approximate median and 99th percentile in µs (power-of-two buckets, interpolated inside the bucket). */
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+}
+
+/** Most time one slice of the expiry sweep runs before the loop is let go, in ms. */
+const SWEEP_SLICE_MS = 2;
+/** Keys expired between two looks at the clock within a slice. */
+const SWEEP_CHUNK = 128;
+
+/** How long a socket peer may stay silent before its first frame (`hello`), in ms. */
+const HELLO_TIMEOUT = 10_000;
+
+/** Per-command execution time histogram: bucket k counts calls of [2^(k-1), 2^k) µs. */
+class LatencyRecorder {
+  private readonly byCommand = new Map<string, { calls: number; total: number; max: number; buckets: Uint32Array }>();
+
+  record(name: string, ms: number): void {
+    let h = this.byCommand.get(name);
+    if (!h) {
+      h = { calls: 0, total: 0, max: 0, buckets: new Uint32Array(32) };
+      this.byCommand.set(name, h);
+    }
+    const us = ms * 1000;
+    h.calls++;
+    h.total += us;
+    if (us > h.max) h.max = us;
+    h.buckets[Math.min(31, 32 - Math.clz32(Math.ceil(us)))]!++;
+  }
+
+  report(): Record<string, CommandLatency> {
+    const out: Record<string, CommandLatency> = {};
+    for (const [name, h] of this.byCommand) {
+      // Interpolates linearly inside the bucket that holds the q-th call.
+      const pct = (q: number) => {
+        const rank = q * h.calls;
+        let seen = 0;
+        for (let k = 0; k < 32; k++) {
+          const n = h.buckets[k]!;
+          if (n > 0 && seen + n >= rank) {
+            const lo = k === 0 ? 0 : 2 ** (k - 1);
+            return Math.min(lo + ((rank - seen) / n) * (2 ** k - lo), h.max);
+          }
+          seen += n;
+        }
+        return h.max;
+      };
+      const round = (n: number) => Math.round(n * 100) / 100;
+      out[name] = {
+        calls: h.calls,
+        meanUs: round(h.total / h.calls),
+        p50Us: round(pct(0.5)),
+        p99Us: round(pct(0.99)),
+        maxUs: round(h.max),
+      };
+    }
+    return out;
+  }
+}
 
 /** The owner: engine plus every connected peer. */
 export class Server {
@@ -32,15 +121,30 @@ export class Server {
   private privateSocket: Promise<{ path: string; token: string }> | null = null;
   private readonly sockets: Array<{ server: net.Server; dispose: () => void }> = [];
   private readonly detach: Array<() => void> = [];
+  private readonly monitors = new Set<Session>();
+  /** Worker threads this owner was given, by threadId: they get a private MessagePort. */
+  private readonly threads = new Map<number, ThreadWorker>();
+  private readonly latency = new LatencyRecorder();
   private closed = false;
 
+  /** The owner's persistence, when `persist` was given. */
+  readonly persistence: Persistence | null;
+
+  /**
+   * @throws SharedKVError `ERR_SHAREDKV_CORRUPT` when `persist.dir` holds a damaged file;
+   * `ERR_SHAREDKV_BAD_ARGUMENT` for bad options.
+   */
   constructor(private readonly options: ServerOptions = {}) {
     this.engine = new Engine(options);
+    // Loaded before anything is served, so no peer ever sees the store half-loaded.
+    this.persistence = options.persist ? Persistence.open(this.engine, options.persist) : null;
     this.engine.ext.set('serverStats', () => ({
       clients: this.connections.size,
       pending: [...this.connections].reduce((n, c) => n + c.waiting, 0),
       uptime: Date.now() - this.startedAt,
+      latency: this.latency.report(),
     }));
+    this.observeCommands();
     this.engine.onWake = (delay) => this.wake(delay);
     this.scheduleSweep(1000);
   }
@@ -148,22 +252,136 @@ export class Server {
 
   /** Serves a Unix socket path; peers must send `hello` (with `token` when one is set). */
   async listen(path: string, token: string | undefined, dispose: () => void = () => {}): Promise<void> {
-    const server = await listenUnix(path, (socket) => {
-      let conn: Connection | undefined;
-      const link = serveSocket(
-        socket,
-        `socket (fd ${(socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? '?'})`,
-        this.options,
-        (payload) => conn?.receive(payload),
-        () => conn?.gone(),
-        (err) => conn?.fail(err),
-      );
-      conn = this.accept(link, token, true);
-    });
+    const server = await listenUnix(path, (socket) => this.acceptSocket(socket, token));
     this.sockets.push({ server, dispose });
     const cleanup = () => dispose();
     process.once('exit', cleanup);
     this.detach.push(() => process.off('exit', cleanup));
+  }
+
+  /**
+   * Serves one accepted stream socket: the peer must send `hello` first (with `token` when one is set).
+   * A peer that has not sent one complete frame after {@link HELLO_TIMEOUT} (nothing, or a frame trickled
+   * byte by byte) is dropped, so unauthenticated connections cannot pile up.
+   */
+  acceptSocket(socket: net.Socket, token: string | undefined): Connection {
+    let conn: Connection | undefined;
+    const link = serveSocket(
+      socket,
+      `socket (fd ${(socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? '?'})`,
+      this.options,
+      (payload) => {
+        // The first complete frame either authenticates the peer or gets it dropped: no more deadline.
+        if (!framed) {
+          framed = true;
+          socket.setTimeout(0);
+        }
+        conn?.receive(payload);
+      },
+      () => conn?.gone(),
+      (err) => conn?.fail(err),
+    );
+    let framed = false;
+    socket.setTimeout(HELLO_TIMEOUT, () => socket.destroy());
+    conn = this.accept(link, token, true);
+    return conn;
+  }
+
+  /**
+   * Takes charge of a listening server opened elsewhere (`serve()`): it is closed, and `dispose` run, when
+   * the owner closes. Returns a function that stops it earlier.
+   */
+  adopt(server: net.Server, dispose: () => void): () => Promise<void> {
+    const entry = { server, dispose };
+    this.sockets.push(entry);
+    return async () => {
+      const i = this.sockets.indexOf(entry);
+      if (i === -1) return;
+      this.sockets.splice(i, 1);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      dispose();
+    };
+  }
+
+  /**
+   * Answers the worker threads of this process (see transport/thread.ts): a thread whose Worker was given
+   * to {@link serveThread} gets a private MessagePort; any other thread gets the private socket.
+   */
+  serveThreads(): void {
+    this.detach.push(
+      ownerBeacon((hello, toChannel) => {
+        const worker = this.threads.get(hello.threadId);
+        if (worker) {
+          answerThread(worker, hello, () => this.openThreadPort(worker));
+          return;
+        }
+        this.ensurePrivateSocket().then(
+          ({ path, token }) => toChannel({ socket: path, token }),
+          (err: Error) =>
+            toChannel({
+              error: { code: 'ERR_SHAREDKV_DISCONNECTED', message: `The owner cannot open its socket: ${err.message}` },
+            }),
+        );
+      }),
+    );
+  }
+
+  /**
+   * Serves a worker thread created by this process with a private MessagePort per `connect()` in it.
+   * The thread asks through the owner's BroadcastChannel, or, when it was created before this process
+   * became the owner, through its `parentPort`.
+   */
+  serveThread(worker: ThreadWorker): void {
+    const id = worker.threadId;
+    this.threads.set(id, worker);
+    worker.once('exit', () => {
+      if (this.threads.get(id) === worker) this.threads.delete(id);
+    });
+    this.detach.push(acceptThreads(worker, () => this.openThreadPort(worker)));
+  }
+
+  private openThreadPort(worker: ThreadWorker): ThreadWelcome {
+    if (this.closed) throw new SharedKVError('ERR_SHAREDKV_DISCONNECTED', 'The owner is closing');
+    const { port, link, bind } = openPort(`thread ${worker.threadId} (pid ${process.pid})`);
+    // The port is private to the thread the owner gave it to, so no hello or token is needed on it.
+    const conn = this.accept(link, undefined, false);
+    bind(
+      (payload) => conn.receive(payload),
+      () => conn.gone(),
+    );
+    return { port };
+  }
+
+  /**
+   * Every command of every peer (and of the owner itself) passes through here: `monitor` sessions see
+   * them, and their execution time is recorded. Wrapping the engine's `execute` keeps both out of the
+   * pure engine and out of each transport; it costs two clock reads per command.
+   */
+  private observeCommands(): void {
+    const engine = this.engine;
+    const execute = engine.execute.bind(engine);
+    engine.execute = (session, id, name, args) => {
+      if (name === 'monitor') return this.addMonitor(session);
+      if (this.monitors.size > 0) this.emitMonitor(session, name, args);
+      const t0 = performance.now();
+      try {
+        return execute(session, id, name, args);
+      } finally {
+        // Only names the engine accepted are recorded, so a peer sending random names cannot grow the table.
+        if (engine.counts.has(name)) this.latency.record(name, performance.now() - t0);
+      }
+    };
+    engine.onSessionClose.push((s) => this.monitors.delete(s));
+  }
+
+  private addMonitor(session: Session): true {
+    this.monitors.add(session);
+    return true;
+  }
+
+  private emitMonitor(from: Session, command: string, args: unknown[]): void {
+    const event: MonitorEvent = { time: Date.now(), client: from.label, command, args };
+    for (const m of this.monitors) if (!m.closed) m.push(['monitor', event]);
   }
 
   /** Registers a peer on any transport. */
@@ -188,13 +406,16 @@ export class Server {
   }
 
   /**
-   * Expires keys in small slices: when a slice hits its budget the next one runs on the next loop turn
-   * (setImmediate), so I/O is served between slices however many keys expire at once.
+   * Expires keys in small slices: when a slice uses up its time the next one runs on the next loop turn
+   * (setImmediate), so I/O is served between slices however many keys expire at once. The budget is time,
+   * not a key count, because what one expiry costs varies (watchers, persistence, a loaded machine).
    */
   private sweep(): void {
     this.sweepTimer = null;
     this.sweepImmediate = null;
-    const more = this.engine.sweep(1000);
+    const until = performance.now() + SWEEP_SLICE_MS;
+    let more = this.engine.sweep(SWEEP_CHUNK);
+    while (more && performance.now() < until) more = this.engine.sweep(SWEEP_CHUNK);
     if (more) {
       this.sweepImmediate = setImmediate(() => this.sweep());
       this.sweepImmediate.unref();
@@ -204,7 +425,23 @@ export class Server {
     this.scheduleSweep(Math.min(next === undefined ? 1000 : Math.max(next, 1), 1000));
   }
 
-  /** Stops serving: drops every peer and removes the sockets. */
+  /**
+   * Writes a snapshot now and rewrites the log (what `sharedkv save` asks a daemon to do). Resolves once
+   * the snapshot is durable; it holds every write acknowledged before the call.
+   *
+   * @throws SharedKVError `ERR_SHAREDKV_BAD_ARGUMENT` when the owner has no `persist`; `ERR_SHAREDKV_IO`
+   * when the disk refuses; `ERR_SHAREDKV_CLOSED` once closed.
+   */
+  save(): Promise<SaveReport> {
+    if (!this.persistence) {
+      return Promise.reject(
+        new SharedKVError('ERR_SHAREDKV_BAD_ARGUMENT', 'save() needs an owner opened with `persist`'),
+      );
+    }
+    return this.persistence.save();
+  }
+
+  /** Stops serving: drops every peer and removes the sockets, then flushes and closes the persistence files. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -228,5 +465,6 @@ export class Server {
           }),
       ),
     );
+    await this.persistence?.close();
   }
 }

@@ -327,6 +327,9 @@ class RemoteBatch implements Batch {
   expire(...args: [key: string, ttl: number]): this {
     return this.add('expire', args);
   }
+  ttl(...args: [key: string]): this {
+    return this.add('ttl', args);
+  }
   persist(...args: [key: string]): this {
     return this.add('persist', args);
   }

@@ -2,10 +2,12 @@
 import type { CommandSpec } from '../table.js';
 import { command } from '../table.js';
 import { counterCommands } from './counters.js';
+import { introspectCommands } from './introspect.js';
 import { loadCommands } from './load.js';
 import { lockCommands } from './locks.js';
 import { procedureCommands } from './procedures.js';
 import { pubsubCommands } from './pubsub.js';
+import { trackingCommands } from './tracking.js';
 import { valueCommands } from './values.js';
 
 const statsCommand = command({
@@ -27,6 +29,8 @@ export const commands: ReadonlyMap<string, CommandSpec> = new Map(
     ...lockCommands,
     ...pubsubCommands,
     ...procedureCommands,
+    ...introspectCommands,
+    ...trackingCommands,
     statsCommand,
   ].map((c) => [c.name, c]),
 );

@@ -1,0 +1,46 @@
+/**
+ * The near cache never serves a value older than the last acknowledged write, across processes, and it
+ * respects ttls; reads it can serve locally never reach the owner.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type OwnerStore } from '../../src/index.js';
+import { forkWorker, killAll, nextEvent } from '../helpers/processes.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/near-worker.ts', import.meta.url));
+let kv: OwnerStore | undefined;
+
+after(async () => {
+  await killAll();
+  await kv?.close();
+});
+
+describe('near cache', () => {
+  it('10,000 write/read interleavings between processes: never older than an acknowledged write', async () => {
+    kv = (await connect({ role: 'owner' })) as OwnerStore;
+    const reader = forkWorker({ SKV_ROLE: 'reader', SKV_N: '10000' }, FIXTURE);
+    const writer = forkWorker({ SKV_ROLE: 'writer', SKV_N: '10000' }, FIXTURE);
+    const [r] = await Promise.all([nextEvent(reader, 'done', 300_000), nextEvent(writer, 'done', 300_000)]);
+    assert.equal(r.stale, 0, 'no stale read');
+    assert.ok((r.reads as number) > 0);
+    // The reader read far more often than it asked the owner: the rest came from its near cache.
+    const stats = await kv.stats();
+    const served = (stats.commands.getc ?? 0) + (stats.commands.get ?? 0);
+    assert.ok(served < (r.reads as number) * 2 + (r.reads as number) / 3, `owner served ${served} reads`);
+    for (const w of [reader, writer]) w.kill('SIGKILL');
+    await Promise.all([once(reader, 'exit'), once(writer, 'exit')]);
+  });
+
+  it('a cached value ends with its ttl', async () => {
+    kv ??= (await connect({ role: 'owner' })) as OwnerStore;
+    const w = forkWorker({ SKV_ROLE: 'ttl' }, FIXTURE);
+    const r = await nextEvent(w, 'done');
+    assert.equal(r.first, 'v');
+    assert.equal(r.again, 'v');
+    assert.equal(r.after, null);
+    w.kill('SIGKILL');
+    await once(w, 'exit');
+  });
+});
