@@ -21,6 +21,7 @@ import { RemoteCaller } from './client/remote.js';
 import { KVStore } from './client/store.js';
 import { defineProcedure, type Procedure } from './engine/commands/procedures.js';
 import { badArgument, describe, SharedKVError } from './errors.js';
+import type { Inspector, InspectorOptions } from './inspector/index.js';
 import { LocalCaller } from './server/local.js';
 import { Server, type ServerOptions } from './server/server.js';
 import { processChannel } from './transport/ipc.js';
@@ -78,6 +79,13 @@ export interface ConnectOptions extends ServerOptions {
    * @default false
    */
   autoServe?: boolean;
+  /**
+   * Owner only: also serve the web inspector on 127.0.0.1 until the store closes (docs/inspector.md); its
+   * URL, token included, is printed to stderr.
+   * @example
+   * connect({ inspector: { port: 7380 } })
+   */
+  inspector?: InspectorOptions;
 }
 
 /** The store as seen by the owner: it can also serve children it forks. */
@@ -117,6 +125,16 @@ export interface OwnerStore extends Store {
    * await kv.save();
    */
   save(): Promise<void>;
+  /**
+   * Serves the web inspector of this store on a loopback address until the store closes (docs/inspector.md).
+   *
+   * @throws SharedKVError `ERR_SHAREDKV_BAD_ARGUMENT` for a non-loopback host; `ERR_SHAREDKV_ADDRESS_IN_USE`
+   * when the port is taken.
+   * @example
+   * const inspector = await kv.inspect({ port: 7380 });
+   * console.log(inspector.url);
+   */
+  inspect(options?: InspectorOptions): Promise<Inspector>;
 }
 
 /** The store as seen by a client. */
@@ -151,6 +169,7 @@ const OPTION_NAMES = new Set([
   'maxValueBytes',
   'evictionPolicy',
   'persist',
+  'inspector',
   'nearCache',
 ]);
 
@@ -213,6 +232,13 @@ class OwnerKVStore extends KVStore implements OwnerStore {
   }
   async save(): Promise<void> {
     await this.server.save();
+  }
+  async inspect(options: InspectorOptions = {}): Promise<Inspector> {
+    // Loaded on demand: a process that never inspects loads neither the page nor node:http.
+    const { startInspector } = await import('./inspector/index.js');
+    const inspector = await startInspector(this.server, options);
+    this.closers.push(() => inspector.close());
+    return inspector;
   }
   define(name: string, fn: Procedure): void {
     defineProcedure(this.server.engine, name, fn);
@@ -342,6 +368,7 @@ async function ownerOnSocket(path: string, options: ConnectOptions): Promise<Own
   const store = openOwner(options);
   try {
     await store.serveSocket(path, options.token);
+    if (options.inspector) await store.inspect(options.inspector);
   } catch (err) {
     await store.close();
     throw err;
@@ -425,7 +452,18 @@ export async function connect(
   if (socket !== undefined) return connectSocket(socket, options, options.autoServe ?? pm2);
   if (role === 'auto' && inThread()) return connectThread(options);
   const isClient = role === 'client' || (role === 'auto' && (cluster.isWorker || typeof process.send === 'function'));
-  if (!isClient) return openOwner(options);
+  if (!isClient) {
+    const owner = openOwner(options);
+    if (options.inspector) {
+      try {
+        await owner.inspect(options.inspector);
+      } catch (err) {
+        await owner.close();
+        throw err;
+      }
+    }
+    return owner;
+  }
   const channel = options.channel ?? 'socket';
   const welcome = await handshake(channel, options.readyTimeout ?? 10_000);
   let open: Promise<Channel>;

@@ -7,6 +7,7 @@
 import { connect, type OwnerStore } from './connect.js';
 import type { Procedure } from './engine/commands/procedures.js';
 import { badArgument, describe } from './errors.js';
+import type { InspectorOptions } from './inspector/index.js';
 import type { ServerOptions } from './server/server.js';
 
 /** Options of {@link serve}. */
@@ -23,6 +24,8 @@ export interface ServeOptions extends ServerOptions {
   timeout?: number;
   /** Stored procedures to register; see `OwnerStore.define`. */
   procedures?: Record<string, Procedure>;
+  /** Also serve the web inspector on 127.0.0.1 (docs/inspector.md); its URL is printed to stderr. */
+  inspector?: InspectorOptions;
 }
 
 /** A running socket server. */

@@ -31,6 +31,8 @@ export interface Session {
   readonly respond: Reply;
   /** Delivers an unsolicited message (pub/sub, watch events) to the peer. */
   readonly push: Push;
+  /** The peer's process id, when it told it (socket peers send it in `hello`); shown by `clients`. */
+  pid?: number;
   closed: boolean;
 }
 
@@ -101,6 +103,8 @@ export class Engine {
   private readonly heap = new ExpiryHeap();
   private volatileCount = 0;
   private nextSession = 1;
+  /** Every open session (peers and the owner's own stores), for `clients`. */
+  readonly sessions = new Set<Session>();
   /** Undo log of the running batch: previous entries by key (first write wins). */
   private undo: Map<string, Entry | undefined> | null = null;
   bytes = 0;
@@ -155,13 +159,16 @@ export class Engine {
 
   /** Opens the state for one peer; call {@link closeSession} exactly once when it goes away. */
   openSession(label: string, respond: Reply, push: Push = () => {}): Session {
-    return { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, push, closed: false };
+    const session: Session = { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, push, closed: false };
+    this.sessions.add(session);
+    return session;
   }
 
   /** Frees everything a peer held: waiting calls, loads. Safe to call twice; only the first counts. */
   closeSession(session: Session): void {
     if (session.closed) return;
     session.closed = true;
+    this.sessions.delete(session);
     for (const remove of [...session.waiting.values()]) remove();
     session.waiting.clear();
     for (const hook of this.onSessionClose) hook(session);

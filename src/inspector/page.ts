@@ -1,8 +1,9 @@
 /**
  * The inspector's page: one HTML document with its style and script inline (tagged with a per-response
  * nonce for the Content-Security-Policy), shipped as strings so `tsc` carries it into dist/ with no
- * frontend build. The script is in page-script.ts.
+ * frontend build. The script is in page-render.ts (helpers) and page-script.ts.
  */
+import { RENDER_SCRIPT } from './page-render.js';
 import { PAGE_SCRIPT } from './page-script.js';
 
 const STYLE = `
@@ -193,7 +194,7 @@ export function renderPage(nonce: string): string {
 <style nonce="${nonce}">${STYLE}</style>
 </head>
 <body>${BODY}
-<script nonce="${nonce}">${PAGE_SCRIPT}</script>
+<script nonce="${nonce}">${RENDER_SCRIPT}\n${PAGE_SCRIPT}</script>
 </body>
 </html>`;
 }

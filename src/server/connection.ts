@@ -98,7 +98,7 @@ export class Connection {
   }
 
   private hello(id: number, name: string, info: unknown): void {
-    const fields = (info ?? {}) as { v?: unknown; token?: unknown };
+    const fields = (info ?? {}) as { v?: unknown; token?: unknown; pid?: unknown };
     if (name !== 'hello') {
       this.fail(new SharedKVError('ERR_SHAREDKV_AUTH', 'The first request on a connection must be `hello`'));
       return;
@@ -117,6 +117,8 @@ export class Connection {
       return;
     }
     this.greeted = true;
+    // Informational only (a peer may claim any pid): Node cannot read a Unix socket peer's credentials.
+    if (typeof fields.pid === 'number' && Number.isSafeInteger(fields.pid)) this.session.pid = fields.pid;
     this.outbox.push([id, OK, { v: PROTOCOL_VERSION, pid: process.pid }]);
   }
 

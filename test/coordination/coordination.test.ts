@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { Engine } from '../../src/engine/engine.js';
 import { connect, type OwnerStore } from '../../src/index.js';
 import { type AppMessage, forkWorker, killAll, nextEvent } from '../helpers/processes.js';
 
@@ -129,9 +130,22 @@ for (const [name, spawn] of Object.entries(transports)) {
         await waitUntil(async () => (await kv.stats()).pending >= results.length + 1);
         results.push(result);
       }
+      // "The owner noticing" is the moment the victim's session closes in the owner's engine.
+      let noticed = Number.POSITIVE_INFINITY;
+      const engine = (kv as unknown as { server: { engine: Engine } }).server.engine;
+      const before = new Set(engine.sessions);
+      engine.onSessionClose.push((s) => {
+        if (
+          before.has(s) &&
+          noticed === Number.POSITIVE_INFINITY &&
+          (s.pid === victim.pid || s.label.includes(`pid ${victim.pid}`))
+        ) {
+          noticed = performance.now();
+        }
+      });
       victim.kill('SIGKILL');
       await victim.exited;
-      const noticed = performance.now();
+      await waitUntil(async () => noticed !== Number.POSITIVE_INFINITY, 10_000);
       // Every one of the other 99 locks is free (tryLock succeeds) within 50 ms of the owner noticing.
       await waitUntil(async () => {
         const locks = await Promise.all(names.slice(1).map((n) => kv.tryLock(n)));

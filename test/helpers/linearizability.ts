@@ -75,6 +75,8 @@ export interface KeyVerdict {
   longestPrefix: number;
   /** For a rejection: the operations that could not be placed at the deepest point, described. */
   stuckAt?: string[];
+  /** True when the search gave up at its step budget: neither proved nor refuted (counted as a failure). */
+  undecided?: boolean;
 }
 
 /** The verdict on a whole history. */
@@ -118,12 +120,30 @@ export function checkHistory(history: readonly HistoryOp[]): Verdict {
   };
 }
 
+/** Most search steps per key before the checker gives up (a refutation deep in a long history can be costly). */
+const MAX_STEPS = 20_000_000;
+
 /** Checks the history of one key (the initial state is "absent"). */
-export function checkKey(key: string, ops: readonly HistoryOp[], initial: State = undefined): KeyVerdict {
-  const first = search(ops, initial, false);
+export function checkKey(
+  key: string,
+  ops: readonly HistoryOp[],
+  initial: State = undefined,
+  maxSteps = MAX_STEPS,
+): KeyVerdict {
+  const first = search(ops, initial, false, maxSteps);
   if (first.ok) return { key, ops: ops.length, linearizable: true, steps: first.steps, longestPrefix: ops.length };
+  if (first.exhausted) {
+    return {
+      key,
+      ops: ops.length,
+      linearizable: false,
+      steps: first.steps,
+      longestPrefix: first.longest,
+      undecided: true,
+    };
+  }
   // Confirm with exact cache keys, so a hash collision cannot fail a good history.
-  const exact = search(ops, initial, true);
+  const exact = search(ops, initial, true, maxSteps);
   const verdict: KeyVerdict = {
     key,
     ops: ops.length,
@@ -131,7 +151,8 @@ export function checkKey(key: string, ops: readonly HistoryOp[], initial: State 
     steps: first.steps + exact.steps,
     longestPrefix: exact.ok ? ops.length : exact.longest,
   };
-  if (!exact.ok) verdict.stuckAt = exact.stuck.map((i) => describeOp(ops[i]!));
+  if (exact.exhausted) verdict.undecided = true;
+  else if (!exact.ok) verdict.stuckAt = exact.stuck.map((i) => describeOp(ops[i]!));
   return verdict;
 }
 
@@ -206,12 +227,14 @@ function search(
   ops: readonly HistoryOp[],
   initial: State,
   exact: boolean,
-): { ok: boolean; steps: number; longest: number; stuck: number[] } {
+  maxSteps: number,
+): { ok: boolean; exhausted: boolean; steps: number; longest: number; stuck: number[] } {
   const n = ops.length;
   const head = buildList(ops);
   const lo = codes(n, 0x9e3779b9);
   const hi = codes(n, 0x85ebca6b);
-  const linearized = new Uint8Array(n);
+  // The exact key: the set of linearized operations as 16 bits per character.
+  const words = new Uint16Array(Math.ceil(n / 16));
   let h1 = 0;
   let h2 = 0;
   const cache = new Set<string>();
@@ -224,19 +247,22 @@ function search(
   const keyOf = (s: State): string => {
     if (!exact) return `${h1}:${h2}:${s}`;
     let bits = '';
-    for (let i = 0; i < n; i++) bits += linearized[i] ? '1' : '0';
+    for (let i = 0; i < words.length; i += 4096) bits += String.fromCharCode(...words.subarray(i, i + 4096));
     return `${bits}:${s}`;
   };
+  const flip = (id: number) => {
+    words[id >> 4] = words[id >> 4]! ^ (1 << (id & 15));
+    h1 ^= lo[id]!;
+    h2 ^= hi[id]!;
+  };
   while (head.next !== null) {
-    steps++;
+    if (++steps > maxSteps) return { ok: false, exhausted: true, steps, longest, stuck: [] };
     if (node === null) throw new Error('linearizability search ran off the list');
     if (node.isCall) {
       const h = ops[node.id]!;
       const r = step(state, h.op, h.response === Number.POSITIVE_INFINITY);
       if (r) {
-        linearized[node.id] = 1;
-        h1 ^= lo[node.id]!;
-        h2 ^= hi[node.id]!;
+        flip(node.id);
         const k = keyOf(r.next);
         if (!cache.has(k)) {
           cache.add(k);
@@ -246,9 +272,7 @@ function search(
           node = head.next;
           continue;
         }
-        linearized[node.id] = 0;
-        h1 ^= lo[node.id]!;
-        h2 ^= hi[node.id]!;
+        flip(node.id);
       }
       node = node.next;
     } else {
@@ -260,14 +284,12 @@ function search(
         stuck.push(node.id);
       }
       const top = stack.pop();
-      if (!top) return { ok: false, steps, longest, stuck: [...new Set(stuck)] };
+      if (!top) return { ok: false, exhausted: false, steps, longest, stuck: [...new Set(stuck)] };
       state = top.state;
-      linearized[top.node.id] = 0;
-      h1 ^= lo[top.node.id]!;
-      h2 ^= hi[top.node.id]!;
+      flip(top.node.id);
       unlift(top.node);
       node = top.node.next;
     }
   }
-  return { ok: true, steps, longest: n, stuck: [] };
+  return { ok: true, exhausted: false, steps, longest: n, stuck: [] };
 }

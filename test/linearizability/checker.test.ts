@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { checkHistory, type HistoryOp, type RegisterOp, step } from '../helpers/linearizability.js';
+import { checkHistory, checkKey, type HistoryOp, type RegisterOp, step } from '../helpers/linearizability.js';
 
 const INF = Number.POSITIVE_INFINITY;
 const op = (client: string, invoke: number, response: number, o: RegisterOp, key = 'k'): HistoryOp => ({
@@ -178,5 +178,19 @@ describe('linearizability checker: generated histories', () => {
     const v = checkHistory(ops);
     assert.equal(v.linearizable, true);
     assert.ok(v.ms < 20_000, `took ${v.ms} ms`);
+  });
+
+  it('a forged read deep in a long history is never accepted, and the search stays within its budget', () => {
+    const ops: HistoryOp[] = [];
+    let value: number | undefined;
+    for (let i = 0; i < 4_000; i++) {
+      const o: RegisterOp = i % 3 === 0 ? { f: 'incr', by: 1, result: (value ?? 0) + 1 } : { f: 'get', result: value };
+      value = step(value, o)!.next;
+      ops.push(op(`c${i % 8}`, 10 * i - 35, 10 * i + 35, o));
+    }
+    (ops[3_001]!.op as { result: number }).result = -1;
+    const v = checkKey('k', ops, undefined, 2_000_000);
+    assert.equal(v.linearizable, false);
+    assert.ok(v.steps <= 4_000_001, `${v.steps} steps`);
   });
 });

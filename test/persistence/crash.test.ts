@@ -60,7 +60,7 @@ interface Round {
   saves: number;
 }
 
-/** Starts an owner, lets it work for `runMs` (or until `killWhen` resolves), kills it with SIGKILL. */
+/** Starts an owner, starts its load, waits for `delay`, kills it with SIGKILL. */
 async function runAndKill(env: Record<string, string>, delay: (child: ChildProcess) => Promise<void>): Promise<Round> {
   const child = fork(fixture, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
@@ -77,6 +77,7 @@ async function runAndKill(env: Record<string, string>, delay: (child: ChildProce
   });
   const exited = once(child, 'exit');
   await Promise.race([isReady, exited.then(() => Promise.reject(new Error('the owner exited early')))]);
+  child.send({ go: true });
   await delay(child);
   const killedAt = performance.now();
   child.kill('SIGKILL');
@@ -143,7 +144,7 @@ describe('kill -9 of a persisting owner', () => {
     let acked = 0;
     await pairs(50, async (round) => {
       const dir = tempDir('always');
-      const wait = 20 + Math.floor(rng() * 200);
+      const wait = 20 + Math.floor(rng() * 150);
       const result = await runAndKill({ SKV_DIR: dir, SKV_FSYNC: 'always', SKV_WRITERS: String(WRITERS) }, () =>
         sleep(wait),
       );
@@ -157,10 +158,10 @@ describe('kill -9 of a persisting owner', () => {
 
   it("fsync 'everysec': every write lost was acknowledged less than ~1 s before the kill", async () => {
     const rng = mulberry32(6);
-    await pairs(10, async () => {
+    await pairs(6, async () => {
       const dir = tempDir('everysec');
       const result = await runAndKill({ SKV_DIR: dir, SKV_FSYNC: 'everysec', SKV_WRITERS: String(WRITERS) }, () =>
-        sleep(100 + Math.floor(rng() * 1200)),
+        sleep(100 + Math.floor(rng() * 1000)),
       );
       await checkRestart(dir, result, 1_200);
     });
@@ -186,10 +187,10 @@ describe('kill -9 of a persisting owner', () => {
 
   it('killed while writing a snapshot, the owner restarts from the previous snapshot and the log', async () => {
     const rng = mulberry32(8);
-    await pairs(6, async () => {
+    await pairs(4, async () => {
       const dir = tempDir('snap');
       const result = await runAndKill(
-        { SKV_DIR: dir, SKV_FSYNC: 'always', SKV_WRITERS: '4', SKV_PRELOAD: '30000', SKV_SAVE_LOOP: '1' },
+        { SKV_DIR: dir, SKV_FSYNC: 'always', SKV_WRITERS: '4', SKV_PRELOAD: '20000', SKV_SAVE_LOOP: '1' },
         async (child) => {
           // Kill at a random moment after the second snapshot started: a first one is installed by then.
           await new Promise<void>((resolve) => {
@@ -202,7 +203,7 @@ describe('kill -9 of a persisting owner', () => {
         },
       );
       const data = await checkRestart(dir, { ...result }, null);
-      for (let i = 0; i < 30_000; i++) assert.equal((data.get(`pre:${i}`) as string | undefined)?.length, 1024);
+      for (let i = 0; i < 20_000; i++) assert.equal((data.get(`pre:${i}`) as string | undefined)?.length, 1024);
     });
   });
 });

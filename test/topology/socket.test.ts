@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, s
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connect, type OwnerStore, SharedKVError, serve } from '../../src/index.js';
+import { connect, type OwnerStore, SharedKVError, type Store, serve } from '../../src/index.js';
 import { encodeFrame } from '../../src/protocol/envelope.js';
 import { frameHeader } from '../../src/protocol/framing.js';
 import { type AppMessage, killAll, nextEvent } from '../helpers/processes.js';
@@ -80,21 +80,29 @@ describe('the socket file', () => {
     assert.notEqual(second.pid, first.pid);
     assert.equal(existsSync(`${socket}.lock`), false);
     const kv = await connect({ socket });
-    await kv.set('owner', 'second');
-    const inode = lstatSync(socket).ino;
-    // Live: a third daemon is refused with a clear error and exit code 1; the second is untouched.
-    const third = await cli(['serve', '--socket', socket, '--json']);
-    assert.equal(third.code, 1);
-    assert.equal(JSON.parse(third.stderr.trim().split('\n')[0]!).error.code, 'ERR_SHAREDKV_ADDRESS_IN_USE');
-    await assert.rejects(serve({ socket }), code('ERR_SHAREDKV_ADDRESS_IN_USE'));
-    assert.equal(lstatSync(socket).ino, inode);
-    assert.equal(await kv.get('owner'), 'second');
-    assert.equal((await kv.stats()).clients, 1);
-    await kv.close();
+    try {
+      await kv.set('owner', 'second');
+      await liveIsNeverTakenOver(socket, kv);
+    } finally {
+      await kv.close();
+    }
     assert.equal(await second.stop(), 0);
     assert.equal(existsSync(socket), false, 'a clean stop removes the socket file');
   });
 });
+
+/** A third daemon on a live socket is refused with a clear error and exit code 1; the live one is untouched. */
+async function liveIsNeverTakenOver(socket: string, kv: Store): Promise<void> {
+  const inode = lstatSync(socket).ino;
+  const third = await cli(['serve', '--socket', socket, '--json']);
+  assert.equal(third.code, 1);
+  assert.equal(JSON.parse(third.stderr.trim().split('\n')[0]!).error.code, 'ERR_SHAREDKV_ADDRESS_IN_USE');
+  await assert.rejects(serve({ socket }), code('ERR_SHAREDKV_ADDRESS_IN_USE'));
+  assert.equal(lstatSync(socket).ino, inode);
+  assert.equal(await kv.get('owner'), 'second');
+  // The probes of the refused attempts are gone; this client is the only one left.
+  await waitFor(async () => (await kv.stats()).clients === 1, 'only this client is connected');
+}
 
 describe('tokens', () => {
   it('a wrong or missing token closes the connection with ERR_SHAREDKV_AUTH, with no side effect', async () => {
