@@ -159,7 +159,15 @@ export class Engine {
 
   /** Opens the state for one peer; call {@link closeSession} exactly once when it goes away. */
   openSession(label: string, respond: Reply, push: Push = () => {}): Session {
-    const session: Session = { id: this.nextSession++, label, waiting: new Map(), loads: new Set(), respond, push, closed: false };
+    const session: Session = {
+      id: this.nextSession++,
+      label,
+      waiting: new Map(),
+      loads: new Set(),
+      respond,
+      push,
+      closed: false,
+    };
     this.sessions.add(session);
     return session;
   }

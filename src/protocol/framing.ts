@@ -47,7 +47,8 @@ export class FrameReader {
         this.need = n;
       }
       if (this.buffered < this.need) break;
-      out.push(this.take(this.need));
+      // An empty frame has no chunk to take from; it is still a frame (the decoder refuses it).
+      out.push(this.need === 0 ? Buffer.alloc(0) : this.take(this.need));
       this.need = -1;
     }
     return out;

@@ -75,7 +75,8 @@ async function ready(p: Proc): Promise<Proc> {
 function step(p: Proc, what: string, params: Record<string, unknown> = {}, event = 'result'): Promise<AppMessage> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`step ${what} timed out`)), 60_000);
+    // Generous: 8 workers x 1,000 critical sections on a loaded 2-core machine can take minutes.
+    const timer = setTimeout(() => reject(new Error(`step ${what} timed out`)), 300_000);
     const on = (m: unknown) => {
       const msg = m as AppMessage;
       if (msg?.app && msg.event === event && msg.id === id) {

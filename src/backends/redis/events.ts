@@ -28,7 +28,7 @@ export class EventHub {
   /** Logical pattern of each user pattern subscription, by its Redis pattern. */
   private readonly patterns = new Map<string, string>();
   private readonly channels = new Set<string>();
-  private readonly watches = new Map<string, RegExp | null>();
+  private readonly watches = new Map<string, { test(s: string): boolean } | null>();
   private keyspace: Promise<void> | null = null;
   /** The subscription to change events, while something is watched. */
   private events: Promise<void> | null = null;

@@ -312,8 +312,8 @@ type DescribedSession = Session & { pid?: number; transport?: string };
 
 /** Structural view of the pub/sub registry kept by commands/pubsub.ts under `ext.get('pubsub')`. */
 interface PubsubView {
-  subs: Map<string, { re: RegExp | null; sessions: Set<Session> }>;
-  watches: Map<string, { re: RegExp | null; sessions: Set<Session> }>;
+  subs: Map<string, { re: unknown; sessions: Set<Session> }>;
+  watches: Map<string, { re: unknown; sessions: Set<Session> }>;
 }
 
 function pubsubOf(engine: Engine): PubsubView | undefined {

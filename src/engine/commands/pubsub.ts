@@ -7,12 +7,12 @@
  */
 import type { Encoded } from '../../protocol/codec.js';
 import type { Engine, Entry, KeyOp, Session } from '../engine.js';
-import { globToRegExp } from '../glob.js';
+import { type GlobMatcher, globToRegExp } from '../glob.js';
 import { type CommandSpec, checkEncoded, checkKey, command } from '../table.js';
 
 interface Topic {
   /** Null for an exact name. */
-  re: RegExp | null;
+  re: GlobMatcher | null;
   sessions: Set<Session>;
 }
 
