@@ -67,7 +67,6 @@ describe('owner memory as peers come and go', () => {
 
   it('3,000 forked children that exit leave nothing behind', {
     timeout: 300_000,
-    todo: 'bug: Server.serveChild pushes a closure holding the child onto `detach` and never removes it when the child exits (src/server/server.ts serveChild)',
   }, async () => {
     const server = new Server();
     try {

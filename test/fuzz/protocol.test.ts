@@ -54,23 +54,6 @@ let badFrames = 0;
 const crashes: string[] = [];
 process.on('uncaughtExceptionMonitor', (err) => crashes.push(String(err?.stack ?? err)));
 
-/**
- * While the zero-length-frame bug (EMPTY_FRAME_BUG below) is open, mutated sessions that contain a
- * zero-length frame are not sent to the in-process owner (it would crash this test process); they are
- * counted. Set to false once the bug is fixed.
- */
-const SKIP_EMPTY_FRAMES = true;
-
-/** True when a byte stream, read as frames, contains a frame of length 0. */
-function hasEmptyFrame(bytes: Buffer): boolean {
-  for (let at = 0; at + 4 <= bytes.length; ) {
-    const n = bytes.readUInt32BE(at);
-    if (n === 0) return true;
-    at += 4 + n;
-  }
-  return false;
-}
-
 /** A raw peer: writes bytes as given, collects reply items, notes when the server closes. */
 interface Peer {
   socket: net.Socket;
@@ -215,8 +198,6 @@ after(async () => {
 });
 
 describe('hostile input on the socket', () => {
-  const EMPTY_FRAME_BUG =
-    'bug: a zero-length frame (bytes 00 00 00 00, even before hello) crashes the owner: FrameReader.take(0) reads chunks[0] of an empty list (src/protocol/framing.ts), and Connection.fail then calls toWire() on the TypeError';
   const frameCases: Array<[string, () => Buffer, string, boolean]> = [
     ['a length over the limit (2^31 - 1)', () => Buffer.from([0x7f, 0xff, 0xff, 0xff]), 'ERR_SHAREDKV_PROTOCOL', true],
     [
@@ -226,6 +207,7 @@ describe('hostile input on the socket', () => {
       true,
     ],
     ['a length one past 64 MiB', () => frameHeader(64 * 1024 * 1024 + 1), 'ERR_SHAREDKV_PROTOCOL', true],
+    ['an empty frame', () => framed(Buffer.alloc(0)), 'ERR_SHAREDKV_PROTOCOL', true],
     ['bytes that are not MessagePack', () => framed(Buffer.from([0xc1, 0xc1, 0xc1])), 'ERR_SHAREDKV_PROTOCOL', true],
     ['a frame that is not a list', () => framed(encodeFrame(42 as never)), 'ERR_SHAREDKV_PROTOCOL', true],
     ['a list of non-items', () => framed(encodeFrame([1, 2, 3])), 'ERR_SHAREDKV_PROTOCOL', true],
@@ -258,7 +240,6 @@ describe('hostile input on the socket', () => {
 
   it('an empty frame (00 00 00 00) before hello: the owner, in a process of its own, survives and refuses it', {
     timeout: 120_000,
-    todo: EMPTY_FRAME_BUG,
   }, async () => {
     const sock = join(dir, 'crash.sock');
     const child = fork(fileURLToPath(new URL('../fixtures/stress-fuzz-owner.ts', import.meta.url)), [], {
@@ -481,16 +462,11 @@ describe('hostile input on the socket', () => {
     const samples = fc.sample(mutation, { numRuns: MUTATED, seed: Number(process.env.SHAREDKV_FUZZ_SEED ?? 42) });
     let protocolCloses = 0;
     let internal = 0;
-    let skippedEmpty = 0;
     let n = 0;
     const worker = async () => {
       while (n < samples.length) {
         const i = n++;
         const bytes = mutate(session(i), samples[i]!);
-        if (SKIP_EMPTY_FRAMES && hasEmptyFrame(bytes)) {
-          skippedEmpty++;
-          continue;
-        }
         const p = await connectRaw();
         p.socket.write(bytes);
         badFrames++;
@@ -509,9 +485,7 @@ describe('hostile input on the socket', () => {
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    console.log(
-      JSON.stringify({ mutatedSessions: MUTATED, refusedByTheServer: protocolCloses, internal, skippedEmpty }),
-    );
+    console.log(JSON.stringify({ mutatedSessions: MUTATED, refusedByTheServer: protocolCloses, internal }));
     assert.deepEqual(crashes, [], 'the owner threw an uncaught exception');
   });
 
@@ -534,15 +508,12 @@ describe('hostile input on the socket', () => {
 });
 
 describe('hostile patterns', () => {
-  it('a pathological glob in keys() does not block the owner', {
-    timeout: 120_000,
-    todo: 'bug: globs compile to backtracking RegExps (src/engine/glob.ts); `*a*a*a*a*a*a*a*a*b` against a 36-character key takes ~1 s, and grows exponentially',
-  }, async () => {
-    await good.set('a'.repeat(36), 1);
+  it('a pathological glob in keys() does not block the owner', { timeout: 120_000 }, async () => {
+    await good.set('a'.repeat(4_000), 1);
     const t = performance.now();
-    await good.keys(`${'*a'.repeat(8)}*b`);
+    await good.keys(`${'*a'.repeat(20)}*b`);
     const ms = performance.now() - t;
-    await good.del('a'.repeat(36));
+    await good.del('a'.repeat(4_000));
     assert.ok(ms < 100, `keys() with a pathological glob blocked the owner for ${ms.toFixed(0)} ms`);
   });
 });
