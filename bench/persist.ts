@@ -39,7 +39,8 @@ async function load(kv: Store, ms: number, valueBytes: number): Promise<Load> {
       let i = loop;
       while (performance.now() < end) {
         const t = performance.now();
-        await kv.set(`k${i % KEYS}`, value);
+        // No timeout: a slow disk shows as low throughput and high latency, not as a crash.
+        await kv.set(`k${i % KEYS}`, value, { timeout: 0 });
         if ((ops & 15) === 0) lat.push(performance.now() - t);
         ops++;
         i += IN_FLIGHT;
@@ -90,7 +91,20 @@ if (process.env.SKV_BENCH_CLIENT === '1') {
             env: { ...process.env, SKV_BENCH_CLIENT: '1' },
           }),
         );
-        await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))));
+        // Wait for each child's own 'ready' (its sharedkv handshake also arrives as 'message' events).
+        await Promise.all(
+          children.map(
+            (c) =>
+              new Promise<void>((resolve) => {
+                const onMessage = (m: { ready?: boolean }) => {
+                  if (!m.ready) return;
+                  c.off('message', onMessage);
+                  resolve();
+                };
+                c.on('message', onMessage);
+              }),
+          ),
+        );
         const results = await Promise.all(
           children.map(
             (c) =>

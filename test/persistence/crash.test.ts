@@ -190,7 +190,7 @@ describe('kill -9 of a persisting owner', () => {
     await pairs(4, async () => {
       const dir = tempDir('snap');
       const result = await runAndKill(
-        { SKV_DIR: dir, SKV_FSYNC: 'always', SKV_WRITERS: '4', SKV_PRELOAD: '20000', SKV_SAVE_LOOP: '1' },
+        { SKV_DIR: dir, SKV_FSYNC: 'always', SKV_WRITERS: '4', SKV_PRELOAD: '10000', SKV_SAVE_LOOP: '1' },
         async (child) => {
           // Kill at a random moment after the second snapshot started: a first one is installed by then.
           await new Promise<void>((resolve) => {
@@ -203,7 +203,7 @@ describe('kill -9 of a persisting owner', () => {
         },
       );
       const data = await checkRestart(dir, { ...result }, null);
-      for (let i = 0; i < 20_000; i++) assert.equal((data.get(`pre:${i}`) as string | undefined)?.length, 1024);
+      for (let i = 0; i < 10_000; i++) assert.equal((data.get(`pre:${i}`) as string | undefined)?.length, 1024);
     });
   });
 });
