@@ -44,7 +44,7 @@ export class EventRouter {
         );
       }
     } else if (message[0] === 'inv') {
-      this.caller.near?.delete(message[1] as string);
+      this.caller.near?.invalidate(message[1] as string);
     } else if (message[0] === 'watch') {
       const [, pattern, key, op, bytes] = message as [string, string, string, WatchEvent['op'], Encoded | null];
       const target = this.watches.get(pattern);

@@ -21,9 +21,19 @@ interface Cached {
   exp: number;
 }
 
+/**
+ * One read in flight for a key. The reply is applied in a promise callback, after the rest of its frame
+ * (possibly an invalidation of the same key) has been handled, so an invalidation seen while the read is
+ * in flight must stop its value from being cached.
+ */
+export interface Fetch {
+  stale: boolean;
+}
+
 /** A bounded map of encoded values with per-entry deadlines, in least-recently-used order. */
 export class NearCache {
   private readonly map = new Map<string, Cached>();
+  private readonly fetching = new Map<string, Set<Fetch>>();
   private readonly maxKeys: number;
   private readonly maxBytes: number;
   private bytes = 0;
@@ -54,6 +64,35 @@ export class NearCache {
     return c.v;
   }
 
+  /** Starts a read of `key` from the owner; hand the result to `settle`. */
+  begin(key: string): Fetch {
+    const f: Fetch = { stale: false };
+    let set = this.fetching.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.fetching.set(key, set);
+    }
+    set.add(f);
+    return f;
+  }
+
+  /** Ends a read: caches `v` unless an invalidation (or a reconnect) came while it was in flight. */
+  settle(key: string, f: Fetch, v: Encoded | undefined, ttl: number): void {
+    const set = this.fetching.get(key);
+    if (set !== undefined) {
+      set.delete(f);
+      if (set.size === 0) this.fetching.delete(key);
+    }
+    if (!f.stale && v !== undefined) this.set(key, v, ttl);
+  }
+
+  /** Drops `key` because the owner said it changed, including from reads still in flight. */
+  invalidate(key: string): void {
+    this.delete(key);
+    const set = this.fetching.get(key);
+    if (set !== undefined) for (const f of set) f.stale = true;
+  }
+
   /** Caches `v` for `ttl` ms (`-1`: until invalidated). */
   set(key: string, v: Encoded, ttl: number): void {
     if (v.length > this.maxBytes) return;
@@ -74,9 +113,12 @@ export class NearCache {
     this.bytes -= c.v.length;
   }
 
+  /** Forgets everything, reads in flight included: invalidations may have been lost. */
   clear(): void {
     this.map.clear();
     this.bytes = 0;
+    for (const set of this.fetching.values()) for (const f of set) f.stale = true;
+    this.fetching.clear();
   }
 
   get size(): number {

@@ -126,13 +126,23 @@ export class KVStore implements Store {
     const hit = near.get(k);
     if (hit !== undefined) return Promise.resolve(decodeValue(hit) as T);
     // `getc` reads and asks the owner to tell us when the key changes.
-    return this.caller.call('getc', [k], options).then((r) => {
-      if (r === null) return undefined;
-      const [bytes, ttl] = r as [Encoded, number];
-      // A copy: the received bytes are a view into the whole frame.
-      near.set(k, Uint8Array.prototype.slice.call(bytes), ttl);
-      return decodeValue(bytes) as T;
-    });
+    const fetch = near.begin(k);
+    return this.caller.call('getc', [k], options).then(
+      (r) => {
+        if (r === null) {
+          near.settle(k, fetch, undefined, 0);
+          return undefined;
+        }
+        const [bytes, ttl] = r as [Encoded, number];
+        // A copy: the received bytes are a view into the whole frame.
+        near.settle(k, fetch, Uint8Array.prototype.slice.call(bytes), ttl);
+        return decodeValue(bytes) as T;
+      },
+      (err: unknown) => {
+        near.settle(k, fetch, undefined, 0);
+        throw err;
+      },
+    );
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<unknown> {

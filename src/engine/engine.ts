@@ -522,7 +522,8 @@ function size(key: string, e: Entry): number {
   return ENTRY_OVERHEAD + key.length * 2 + e.v.length;
 }
 
-function lookup(name: unknown): CommandSpec {
+/** The declaration of a command. @throws SharedKVError `ERR_SHAREDKV_PROTOCOL` for an unknown name. */
+export function lookup(name: unknown): CommandSpec {
   const spec = typeof name === 'string' ? commands.get(name) : undefined;
   if (!spec) {
     throw new SharedKVError('ERR_SHAREDKV_PROTOCOL', `Unknown command ${JSON.stringify(String(name))}`);
@@ -530,7 +531,8 @@ function lookup(name: unknown): CommandSpec {
   return spec;
 }
 
-function checkArity(spec: CommandSpec, args: unknown[]): void {
+/** @throws SharedKVError `ERR_SHAREDKV_BAD_ARGUMENT` when `args` does not fit the command's arity. */
+export function checkArity(spec: CommandSpec, args: unknown[]): void {
   const [min, max] = spec.arity;
   // Trailing undefined arguments (an omitted options object) do not count.
   let n = args.length;

@@ -22,7 +22,7 @@ describe('near cache', () => {
     kv = (await connect({ role: 'owner' })) as OwnerStore;
     const reader = forkWorker({ SKV_ROLE: 'reader', SKV_N: '10000' }, FIXTURE);
     const writer = forkWorker({ SKV_ROLE: 'writer', SKV_N: '10000' }, FIXTURE);
-    const [r] = await Promise.all([nextEvent(reader, 'done', 300_000), nextEvent(writer, 'done', 300_000)]);
+    const [r] = await Promise.all([nextEvent(reader, 'done', 60_000), nextEvent(writer, 'done', 60_000)]);
     assert.equal(r.stale, 0, 'no stale read');
     assert.ok((r.reads as number) > 0);
     // The reader read far more often than it asked the owner: the rest came from its near cache.

@@ -3,29 +3,12 @@
  * arity and checks, and the Redis backend runs the very same ones before anything is sent, so a bad call
  * is refused with the same code and message on every backend.
  */
-import { commands } from '../../engine/commands/index.js';
+import { checkArity, lookup } from '../../engine/engine.js';
 import type { CommandSpec } from '../../engine/table.js';
 import { SharedKVError } from '../../errors.js';
 import { withIndex } from './replies.js';
 
-/** The declaration of a command. @throws SharedKVError `ERR_SHAREDKV_PROTOCOL` for an unknown name. */
-export function lookup(name: unknown): CommandSpec {
-  const spec = typeof name === 'string' ? commands.get(name) : undefined;
-  if (!spec) throw new SharedKVError('ERR_SHAREDKV_PROTOCOL', `Unknown command ${JSON.stringify(String(name))}`);
-  return spec;
-}
-
-function checkArity(spec: CommandSpec, args: unknown[]): void {
-  const [min, max] = spec.arity;
-  let n = args.length;
-  while (n > min && args[n - 1] === undefined) n--;
-  if (n < min || n > max) {
-    throw new SharedKVError(
-      'ERR_SHAREDKV_BAD_ARGUMENT',
-      `\`${spec.name}\` takes ${min === max ? min : `${min} to ${max}`} arguments, got ${n}`,
-    );
-  }
-}
+export { lookup };
 
 /** Checks one call; answers its declaration. */
 export function checkCall(name: unknown, args: unknown[]): CommandSpec {
