@@ -29,7 +29,11 @@ export const FRAME_HEADER_BYTES = 12;
 export const OP_SET = 1;
 /** `DEL key`: the key is gone (deleted, expired or evicted). */
 export const OP_DEL = 2;
-/** `FENCE lock token`: the last fencing token issued for a lock (tokens must keep growing across restarts). */
+/**
+ * `FENCE lock token`: the owner's fencing-token counter reached `token` (the log names the lock granted; a
+ * snapshot writes one record with an empty name). Tokens must keep growing across restarts, so the loader
+ * continues from the largest token of any record.
+ */
 export const OP_FENCE = 3;
 /** `END keys time`: the last operation of a complete snapshot (its key count and wall-clock time). */
 export const OP_END = 4;

@@ -39,8 +39,8 @@ export interface LoadReport {
   keys: number;
   /** Keys skipped because their ttl passed while the owner was down. */
   expired: number;
-  /** Locks whose last fencing token was restored. */
-  fences: number;
+  /** The last fencing token issued before the restart (0 when none): every token from now on is larger. */
+  fence: number;
   /** File name of the snapshot loaded, or null when there was none. */
   snapshot: string | null;
   /** File names of the log segments replayed, oldest first. */
@@ -58,7 +58,8 @@ export interface LoadReport {
 /** Everything the loader found, for the persistence layer to install and to continue appending. */
 export interface Loaded {
   data: Map<string, StoredEntry>;
-  fences: Map<string, number>;
+  /** The largest fencing token found (0 when none). */
+  fence: number;
   report: LoadReport;
   /** Generation of the segment to append to (it may not exist yet). */
   gen: number;
@@ -152,11 +153,13 @@ export function loadDir(dir: string, options: { repair: boolean; wallNow: number
   const segments = logs.filter((g) => g >= base);
 
   const data = new Map<string, StoredEntry>();
-  const fences = new Map<string, number>();
+  // Tokens come from one counter per owner: the largest token recorded is where it continues. Files from
+  // before that (one FENCE record per lock name) are read the same way.
+  let fence = 0;
   const report: LoadReport = {
     keys: 0,
     expired: 0,
-    fences: 0,
+    fence: 0,
     snapshot: null,
     segments: [],
     frames: 0,
@@ -173,7 +176,7 @@ export function loadDir(dir: string, options: { repair: boolean; wallNow: number
       } else if (op.op === OP_DEL) {
         data.delete(op.key);
       } else if (op.op === OP_FENCE) {
-        if (op.token > (fences.get(op.lock) ?? 0)) fences.set(op.lock, op.token);
+        if (op.token > fence) fence = op.token;
       } else if (op.op === OP_END) {
         if (!ended) throw new Error('a snapshot end marker inside a log');
         if (op.keys !== ended.keys) throw new Error(`snapshot says ${op.keys} keys, holds ${ended.keys}`);
@@ -298,22 +301,22 @@ export function loadDir(dir: string, options: { repair: boolean; wallNow: number
     }
   }
   report.keys = data.size;
-  report.fences = fences.size;
+  report.fence = fence;
   const gen = segments.at(-1) ?? Math.max(base, 1);
   const size = segments.length > 0 ? fileSize(join(dir, logName(gen))) : 0;
   let logBytes = 0;
   for (const g of segments) logBytes += fileSize(join(dir, logName(g)));
   report.ms = Math.round((performance.now() - t0) * 10) / 10;
   log(
-    'persistence: loaded %d keys (%d expired while down, %d fences) from %s + %d segments, %d frames, %d bytes dropped, in %d ms',
+    'persistence: loaded %d keys (%d expired while down, last fencing token %d) from %s + %d segments, %d frames, %d bytes dropped, in %d ms',
     report.keys,
     report.expired,
-    report.fences,
+    report.fence,
     report.snapshot ?? 'no snapshot',
     report.segments.length,
     report.frames,
     report.droppedBytes,
     report.ms,
   );
-  return { data, fences, report, gen, size, snapshotBytes, logBytes };
+  return { data, fence, report, gen, size, snapshotBytes, logBytes };
 }

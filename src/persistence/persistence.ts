@@ -203,7 +203,7 @@ export class Persistence {
       const offset = engine.now() - wall();
       for (const [key, e] of loaded.data)
         engine.write(key, { v: e.v, exp: e.wallExp === 0 ? 0 : e.wallExp + offset }, null);
-      for (const [lock, token] of loaded.fences) restoreFence(engine, lock, token);
+      restoreFence(engine, loaded.fence);
       const path = join(dir, logName(loaded.gen));
       const fd = openSync(path, APPEND, 0o600);
       if (loaded.size < FILE_HEADER_BYTES) {

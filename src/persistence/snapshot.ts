@@ -33,7 +33,7 @@ export interface SnapshotFile {
 export class SnapshotAborted extends Error {}
 
 /**
- * Writes the engine's keys and fencing tokens to `path` (created or truncated, mode 0600) and fsyncs it.
+ * Writes the engine's keys and its fencing-token counter to `path` (created or truncated, mode 0600) and fsyncs it.
  * `wall` gives wall-clock ms, to turn each ttl into an absolute expiry; `stopped` is polled between slices.
  *
  * @throws SnapshotAborted when `stopped()` turns true; the file system's errors as they come.
@@ -80,7 +80,10 @@ export async function writeSnapshot(
       if (builder.bytes >= FRAME_BYTES) await flush();
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    for (const [lock, token] of lockTable(engine).fences) builder.fence(lock, token);
+    // One FENCE record with an empty lock name holds the engine's token counter (older snapshots hold one
+    // record per lock name; the loader takes the largest token either way).
+    const lastToken = lockTable(engine).lastToken;
+    if (lastToken > 0) builder.fence('', lastToken);
     builder.end(keys, wall());
     await flush();
     await io.fdatasync(fd);

@@ -106,8 +106,13 @@ export interface Model {
   run: string;
   /** True when the target's clock is the model's (exact ttls); false: hour-long ttls, checked in a window. */
   exactClock: boolean;
-  /** True when a fresh lock name's first token is known to be 1 (the memory backend). */
+  /**
+   * True when tokens come from one counter for the whole store (the memory backend): every grant's token
+   * is larger than every token granted before it, under any name. False: larger than the name's last.
+   */
   exactTokens: boolean;
+  /** The largest token granted in this run, under any name. */
+  lastToken: number;
 }
 
 /** What the sequences run against. */
@@ -117,7 +122,7 @@ export interface ModelTarget {
   store: Store;
   /** Moves the owner's clock forward by `ms` and resolves with the new time; absent: no time travel. */
   advance?: (ms: number) => Promise<number>;
-  /** True when the first token of a fresh lock name is 1. */
+  /** True when tokens come from one counter for the whole store (see {@link Model.exactTokens}). */
   exactTokens: boolean;
 }
 
@@ -292,9 +297,13 @@ function modelOp(m: Model, op: Op, actual: Outcome): unknown {
         if (op.op === 'tryLock') return null;
         throw new ModelError('ERR_SHAREDKV_TIMEOUT');
       }
-      let token = st.last + 1;
-      if (!m.exactTokens && 'ok' in actual && typeof actual.ok === 'number' && actual.ok > st.last) token = actual.ok;
+      // The exact value is the target's (other runs and sessions take tokens too); the model checks that it
+      // grows: past every token of this run with one counter per store, past the name's last otherwise.
+      const floor = m.exactTokens ? Math.max(m.lastToken, st.last) : st.last;
+      let token = floor + 1;
+      if ('ok' in actual && typeof actual.ok === 'number' && actual.ok > floor) token = actual.ok;
       st.last = token;
+      m.lastToken = Math.max(m.lastToken, token);
       st.holder = { token, until: m.now + op.ttl };
       m.held.push({ name, token });
       return token;
@@ -613,6 +622,7 @@ export async function runModel(target: ModelTarget, options: ModelRunOptions): P
       run: `model-lock-${process.pid}-${++runCounter}`,
       exactClock: timeTravel,
       exactTokens: target.exactTokens,
+      lastToken: 0,
     };
     try {
       await fc.asyncModelRun(() => ({ model, real }), seq);

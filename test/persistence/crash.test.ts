@@ -117,7 +117,7 @@ async function checkRestart(dir: string, round: Round, lostWindowMs: number | nu
         const t = data.get(`t:${w}`) as number | undefined;
         if (t !== undefined) assert.ok(t >= acks.get('t', w) && t % 2 === 0, `t:${w}`);
         // A fencing token acknowledged before the kill is never handed out again.
-        assert.ok((lockTable(engine).fences.get(`L:${w}`) ?? 0) >= acks.get('L', w), `L:${w}`);
+        assert.ok(lockTable(engine).lastToken >= acks.get('L', w), `L:${w}`);
       }
       const tEntry = engine.data.get(`t:${w}`);
       if (tEntry) {

@@ -12,7 +12,7 @@ import type { Encoded } from '../../protocol/codec.js';
 import type { Engine, Entry, Session } from '../engine.js';
 import { globToRegExp, literalPrefix } from '../glob.js';
 import { type CommandSpec, checkKey, checkOptions, command } from '../table.js';
-import { lockTable } from './locks.js';
+import { fenceOf, lockTable } from './locks.js';
 
 /** The kind of a stored value, read from its encoding (see {@link valueType}). */
 export type ValueType =
@@ -411,7 +411,10 @@ export interface LockInfo {
   name: string;
   /** Permits (1 for a lock, more for a semaphore). */
   limit: number;
-  /** Latest fencing token issued for this name. */
+  /**
+   * The newest live holder's fencing token; with no live holder (waiters only), the last token the owner
+   * issued for any lock (tokens come from one counter, and the next grant takes a larger one).
+   */
   fence: number;
   holders: Array<{ client: number; label: string; pid: number | null; token: number; ttl: number }>;
   /** In the order they will be served; `wait` is the time left before each gives up, in ms. */
@@ -439,7 +442,7 @@ function lockInfo(engine: Engine): LockInfo[] {
       wait: Number.isFinite(w.deadline) ? Math.max(0, Math.ceil(w.deadline - now)) : -1,
     }));
     if (holders.length + waiters.length === 0) continue;
-    out.push({ name, limit: lock.limit, fence: table.fences.get(name) ?? 0, holders, waiters });
+    out.push({ name, limit: lock.limit, fence: fenceOf(engine, name), holders, waiters });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }

@@ -1,9 +1,14 @@
 /**
  * Locks with leases and fencing tokens, and counting semaphores (a lock is a semaphore of 1).
  *
- * - Every grant carries a token taken from a counter per lock name that only ever grows, so a holder
- *   whose lease passed (paused by SIGSTOP, a long GC) holds a token older than the current holder's, and
- *   a write fenced with it is refused (`ERR_SHAREDKV_LOCK_LOST`).
+ * - Every grant carries a token from one counter for the whole engine that only ever grows, so tokens
+ *   strictly increase per lock name (and across names). A write fenced with `{ lock, token }` is accepted
+ *   only while that lock is held under that token (for a semaphore: by one of its holders); a holder whose
+ *   lease passed (paused by SIGSTOP, a long GC) has lost the lock even if nobody took it since, and its
+ *   fenced writes are refused (`ERR_SHAREDKV_LOCK_LOST`).
+ * - Nothing is kept per lock name once a lock has no holder and no waiter: one counter, not a token per
+ *   name, is what keeps tokens growing, so locks per entity (a lock per user id) cost memory only while
+ *   they are held.
  * - A lease ends at its ttl, on release, or the moment the owner sees the holder's process go (its
  *   session closes), whichever is first.
  * - Waiters are served first come, first served; a waiter whose `wait` passes gets `ERR_SHAREDKV_TIMEOUT`,
@@ -32,10 +37,13 @@ interface LockState {
   waiters: Waiter[];
 }
 
-interface Locks {
+/** The lock table of an engine: only locks with a holder or a waiter are in it. */
+export interface Locks {
+  /** Locks that have a holder or a waiter, by name; a lock with neither is removed at once. */
   locks: Map<string, LockState>;
-  /** Last token issued per lock name; survives the lock state so tokens never repeat. */
-  fences: Map<string, number>;
+  /** Last token issued, for any lock; every grant takes the next one, so tokens never repeat. */
+  lastToken: number;
+  /** Names of the locks each session holds or waits for (so closing it frees them without a scan). */
   held: WeakMap<Session, Set<string>>;
 }
 
@@ -43,7 +51,7 @@ interface Locks {
 export function lockTable(engine: Engine): Locks {
   let t = engine.ext.get('locks') as Locks | undefined;
   if (t) return t;
-  const table: Locks = { locks: new Map(), fences: new Map(), held: new WeakMap() };
+  const table: Locks = { locks: new Map(), lastToken: 0, held: new WeakMap() };
   t = table;
   engine.ext.set('locks', table);
   engine.onSessionClose.push((session) => {
@@ -67,12 +75,13 @@ export function lockTable(engine: Engine): Locks {
     },
     tick(now) {
       for (const [name, lock] of [...table.locks]) {
-        for (const [token, h] of lock.holders) if (h.until <= now) lock.holders.delete(token);
+        endLeases(table, name, lock, now);
         const expired = lock.waiters.filter((w) => w.deadline <= now);
         if (expired.length > 0) {
           lock.waiters = lock.waiters.filter((w) => w.deadline > now);
           for (const w of expired) {
             w.session.waiting.delete(w.id);
+            untrack(table, w.session, name, lock);
             w.session.respond(
               w.id,
               new SharedKVError('ERR_SHAREDKV_TIMEOUT', `Lock ${JSON.stringify(name)} was not acquired in time`, {
@@ -97,9 +106,28 @@ function track(table: Locks, session: Session, name: string): void {
   set.add(name);
 }
 
+/**
+ * Forgets that `session` holds or waits for `name` once it does neither, so a long-lived session that
+ * takes many different locks keeps no trace of the ones it is done with.
+ */
+function untrack(table: Locks, session: Session, name: string, lock: LockState): void {
+  for (const h of lock.holders.values()) if (h.session === session) return;
+  for (const w of lock.waiters) if (w.session === session) return;
+  table.held.get(session)?.delete(name);
+}
+
+/** Ends the leases of `lock` that passed at `now`. */
+function endLeases(table: Locks, name: string, lock: LockState, now: number): void {
+  for (const [token, h] of lock.holders) {
+    if (h.until <= now) {
+      lock.holders.delete(token);
+      untrack(table, h.session, name, lock);
+    }
+  }
+}
+
 function grant(engine: Engine, table: Locks, name: string, lock: LockState, session: Session, ttl: number) {
-  const token = (table.fences.get(name) ?? 0) + 1;
-  table.fences.set(name, token);
+  const token = ++table.lastToken;
   for (const o of engine.fenceObservers) o(name, token);
   const until = engine.now() + ttl;
   lock.holders.set(token, { session, token, until });
@@ -145,7 +173,7 @@ function lock(ctx: CommandContext, name: string, o: { ttl: number; wait: number;
   }
   // Expired leases end here too, so a free slot is seen even before the sweep passes.
   const now = engine.now();
-  for (const [token, h] of state.holders) if (h.until <= now) state.holders.delete(token);
+  endLeases(table, name, state, now);
   if (state.holders.size < state.limit && state.waiters.length === 0) {
     return grant(engine, table, name, state, session, o.ttl);
   }
@@ -160,16 +188,38 @@ function lock(ctx: CommandContext, name: string, o: { ttl: number; wait: number;
   session.waiting.set(ctx.id, () => {
     const i = s.waiters.indexOf(waiter);
     if (i !== -1) s.waiters.splice(i, 1);
+    untrack(table, session, name, s);
     grantWaiters(engine, table, name, s);
   });
   if (Number.isFinite(o.wait)) engine.wakeIn(o.wait);
   return PENDING;
 }
 
-/** Restores the last fencing token of a lock (persistence, on start), so tokens keep increasing. */
-export function restoreFence(engine: Engine, name: string, token: number): void {
+/**
+ * Restores the last fencing token issued before a restart (persistence, on start), so every token issued
+ * from now on is larger than any issued before.
+ */
+export function restoreFence(engine: Engine, token: number): void {
   const table = lockTable(engine);
-  if (token > (table.fences.get(name) ?? 0)) table.fences.set(name, token);
+  if (token > table.lastToken) table.lastToken = token;
+}
+
+/**
+ * The token the lock inspector shows for `name`: the newest live holder's, or when the lock has no live
+ * holder, the last token the engine issued (the next grant takes a larger one).
+ */
+export function fenceOf(engine: Engine, name: string): number {
+  return newestHolder(engine, name) || lockTable(engine).lastToken;
+}
+
+/** The newest live holder's token of `name`, 0 when the lock is free. */
+function newestHolder(engine: Engine, name: string): number {
+  const now = engine.now();
+  let newest = 0;
+  for (const h of lockTable(engine).locks.get(name)?.holders.values() ?? []) {
+    if (h.until > now && h.token > newest) newest = h.token;
+  }
+  return newest;
 }
 
 /** The live holder of `name` with `token`, or undefined when that lease is over. */
@@ -180,16 +230,18 @@ export function holderOf(engine: Engine, name: string, token: number): Holder | 
 }
 
 /**
- * Refuses a fenced write whose token is not the live lease of its lock.
+ * Refuses a fenced write unless its lock is held right now under its token (a lease that ended, by ttl,
+ * release or the holder's exit, has lost the lock even when nobody took it since).
  *
- * @throws SharedKVError `ERR_SHAREDKV_LOCK_LOST`
+ * @throws SharedKVError `ERR_SHAREDKV_LOCK_LOST`, with `data.latest` the newest live holder's token (0 when
+ * the lock is free)
  */
 export function checkFence(engine: Engine, fence: { lock: string; token: number }): void {
   if (!holderOf(engine, fence.lock, fence.token)) {
-    const latest = lockTable(engine).fences.get(fence.lock) ?? 0;
+    const latest = newestHolder(engine, fence.lock);
     throw new SharedKVError(
       'ERR_SHAREDKV_LOCK_LOST',
-      `Write fenced by lock ${JSON.stringify(fence.lock)} token ${fence.token} refused: that lease is over (latest token ${latest})`,
+      `Write fenced by lock ${JSON.stringify(fence.lock)} token ${fence.token} refused: that lease is over (${latest ? `held now under token ${latest}` : 'the lock is free'})`,
       { lock: fence.lock, token: fence.token, latest },
     );
   }
@@ -230,6 +282,7 @@ export const lockCommands: CommandSpec[] = [
       const h = state?.holders.get(a[1] as number);
       if (!state || !h || h.until <= ctx.engine.now()) return false;
       state.holders.delete(h.token);
+      untrack(table, h.session, name, state);
       grantWaiters(ctx.engine, table, name, state);
       return true;
     },
