@@ -18,6 +18,7 @@ const COLORS: Record<StoreKind, string> = {
   'sharedkv-socket': '#0969da',
   'sharedkv-ipc': '#54aeff',
   'sharedkv-near': '#0a3069',
+  'sharedkv-frozen': '#218bff',
   'redis-auto': '#cf222e',
   redis: '#ff8182',
   'lru-cache-clusters': '#8250df',

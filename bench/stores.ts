@@ -15,6 +15,7 @@ export const STORE_KINDS = [
   'sharedkv-socket',
   'sharedkv-ipc',
   'sharedkv-near',
+  'sharedkv-frozen',
   'redis-auto',
   'redis',
   'lru-cache-clusters',
@@ -49,6 +50,11 @@ export const STORES: Record<StoreKind, StoreInfo> = {
     label: 'sharedkv (near cache)',
     group: 'sharedkv',
     note: '`connect({ nearCache: { maxKeys: 10000 } })` in workers (socket channel); skipped when connect() rejects the option.',
+  },
+  'sharedkv-frozen': {
+    label: 'sharedkv (near cache, frozen)',
+    group: 'sharedkv',
+    note: '`connect({ nearCache: { maxKeys: 10000, frozen: true } })`: hits return one shared, deeply frozen value instead of a fresh copy.',
   },
   'redis-auto': {
     label: 'Redis (ioredis, auto-pipelined)',
@@ -179,9 +185,10 @@ async function loadSharedkv() {
 /** The near-cache option, kept apart so this file compiles before `ConnectOptions` declares it. */
 const NEAR_CACHE = { nearCache: { maxKeys: 10_000 } };
 
-async function connectNear(): Promise<BenchStore> {
+async function connectNear(frozen: boolean): Promise<BenchStore> {
   const { connect, SharedKVError } = await loadSharedkv();
-  const options = { channel: 'socket', ...NEAR_CACHE } as Parameters<typeof connect>[0];
+  const nearCache = { ...NEAR_CACHE.nearCache, frozen };
+  const options = { channel: 'socket', nearCache } as Parameters<typeof connect>[0];
   try {
     return await connect(options);
   } catch (error) {
@@ -204,6 +211,7 @@ export async function openPrimaryHost(kind: StoreKind, context: HostContext): Pr
   switch (kind) {
     case 'sharedkv-socket':
     case 'sharedkv-near':
+    case 'sharedkv-frozen':
     case 'sharedkv-ipc': {
       const { connect } = await loadSharedkv();
       const kv = await connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
@@ -240,7 +248,9 @@ export async function openWorkerStore(kind: StoreKind): Promise<BenchStore> {
       return connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
     }
     case 'sharedkv-near':
-      return connectNear();
+      return connectNear(false);
+    case 'sharedkv-frozen':
+      return connectNear(true);
     case 'raw':
       return new ArticleClient();
     case 'map':

@@ -254,7 +254,7 @@ function clientStore(
   if (options.nearCache) {
     const o = options.nearCache === true ? {} : options.nearCache;
     if (o === null || typeof o !== 'object') {
-      throw badArgument(`Expected \`nearCache\` to be true or { maxKeys, maxBytes }, got ${describe(o)}`);
+      throw badArgument(`Expected \`nearCache\` to be true or { maxKeys, maxBytes, frozen }, got ${describe(o)}`);
     }
     caller.near = new NearCache(o);
     // The router receives the owner's invalidations.

@@ -13,12 +13,26 @@ export interface NearCacheOptions {
   maxKeys?: number;
   /** Most bytes of encoded values kept (approximate). @default 64 MiB */
   maxBytes?: number;
+  /**
+   * Hits return one deeply frozen value, the same object on every read, instead of a fresh copy: a hit
+   * then costs a Map lookup instead of a decode. Mutating it throws (strict mode), so code that only reads
+   * what it gets is safe to switch on. Values holding anything `Object.freeze` cannot make immutable (a
+   * `Map`, `Set`, `Date`, typed array or class instance) are still decoded on every read. Misses always
+   * return the frozen value too, so reads look the same whether they hit or not. @default false
+   */
+  frozen?: boolean;
 }
 
-interface Cached {
+/** Marks an entry that has no frozen value (frozen mode off, or a value that cannot be frozen). */
+const NONE: unique symbol = Symbol('none');
+
+/** A cached entry: the value's bytes, and in frozen mode the decoded, frozen value. */
+export interface Cached {
   v: Encoded;
   /** performance.now() deadline, or Infinity. */
   exp: number;
+  /** The frozen value shared by every hit, or {@link NONE}. */
+  obj: unknown;
 }
 
 /**
@@ -37,16 +51,43 @@ export class NearCache {
   private readonly maxKeys: number;
   private readonly maxBytes: number;
   private bytes = 0;
+  /** The most recently used key: reading it again needs no reordering. */
+  private newest: string | undefined = undefined;
+  /** Whether hits share one frozen value (see {@link NearCacheOptions.frozen}). */
+  readonly frozen: boolean;
   hits = 0;
   misses = 0;
 
   constructor(options: NearCacheOptions = {}) {
     this.maxKeys = options.maxKeys ?? 10_000;
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.frozen = options.frozen === true;
   }
 
   /** The cached bytes of `key`, or undefined (a miss, an expired entry). */
   get(key: string): Encoded | undefined {
+    return this.entry(key)?.v;
+  }
+
+  /**
+   * What a hit returns: the frozen value when there is one, else a fresh decode of the bytes by `decode`.
+   * `found` is false on a miss.
+   */
+  read(key: string, decode: (bytes: Encoded) => unknown): { found: boolean; value: unknown } {
+    const c = this.entry(key);
+    if (c === undefined) return MISS;
+    return { found: true, value: c.obj !== NONE ? c.obj : decode(c.v) };
+  }
+
+  /**
+   * The value to hand to the caller of a read that went to the owner: in frozen mode the frozen value (so
+   * misses and hits return the same kind of object), else `value` itself.
+   */
+  freeze(value: unknown): unknown {
+    return this.frozen && freezable(value) ? deepFreeze(value) : value;
+  }
+
+  private entry(key: string): Cached | undefined {
     const c = this.map.get(key);
     if (c === undefined) {
       this.misses++;
@@ -57,11 +98,15 @@ export class NearCache {
       this.misses++;
       return undefined;
     }
-    // Re-inserting keeps the Map in least- to most-recently-used order.
-    this.map.delete(key);
-    this.map.set(key, c);
+    // Re-inserting keeps the Map in least- to most-recently-used order (not needed for the newest key,
+    // which is what makes a hot key cheap).
+    if (this.newest !== key) {
+      this.map.delete(key);
+      this.map.set(key, c);
+      this.newest = key;
+    }
     this.hits++;
-    return c.v;
+    return c;
   }
 
   /** Starts a read of `key` from the owner; hand the result to `settle`. */
@@ -76,14 +121,17 @@ export class NearCache {
     return f;
   }
 
-  /** Ends a read: caches `v` unless an invalidation (or a reconnect) came while it was in flight. */
-  settle(key: string, f: Fetch, v: Encoded | undefined, ttl: number): void {
+  /**
+   * Ends a read: caches `v` (with `obj`, its value as returned by {@link freeze}) unless an invalidation
+   * (or a reconnect) came while it was in flight.
+   */
+  settle(key: string, f: Fetch, v: Encoded | undefined, ttl: number, obj?: unknown): void {
     const set = this.fetching.get(key);
     if (set !== undefined) {
       set.delete(f);
       if (set.size === 0) this.fetching.delete(key);
     }
-    if (!f.stale && v !== undefined) this.set(key, v, ttl);
+    if (!f.stale && v !== undefined) this.set(key, v, ttl, obj);
   }
 
   /** Drops `key` because the owner said it changed, including from reads still in flight. */
@@ -93,11 +141,17 @@ export class NearCache {
     if (set !== undefined) for (const f of set) f.stale = true;
   }
 
-  /** Caches `v` for `ttl` ms (`-1`: until invalidated). */
-  set(key: string, v: Encoded, ttl: number): void {
+  /**
+   * Caches `v` for `ttl` ms (`-1`: until invalidated). `obj` is kept as the shared hit value when it is
+   * frozen (frozen mode).
+   */
+  set(key: string, v: Encoded, ttl: number, obj?: unknown): void {
     if (v.length > this.maxBytes) return;
     this.delete(key);
-    this.map.set(key, { v, exp: ttl < 0 ? Number.POSITIVE_INFINITY : performance.now() + ttl });
+    // Primitives are immutable anyway: every mode shares them. Objects only when frozen mode froze them.
+    const shared = obj !== undefined && (isPrimitive(obj) || (this.frozen && Object.isFrozen(obj))) ? obj : NONE;
+    this.map.set(key, { v, exp: ttl < 0 ? Number.POSITIVE_INFINITY : performance.now() + ttl, obj: shared });
+    this.newest = key;
     this.bytes += v.length;
     while (this.map.size > this.maxKeys || this.bytes > this.maxBytes) {
       const oldest = this.map.keys().next().value;
@@ -110,12 +164,14 @@ export class NearCache {
     const c = this.map.get(key);
     if (!c) return;
     this.map.delete(key);
+    if (this.newest === key) this.newest = undefined;
     this.bytes -= c.v.length;
   }
 
   /** Forgets everything, reads in flight included: invalidations may have been lost. */
   clear(): void {
     this.map.clear();
+    this.newest = undefined;
     this.bytes = 0;
     for (const set of this.fetching.values()) for (const f of set) f.stale = true;
     this.fetching.clear();
@@ -124,4 +180,27 @@ export class NearCache {
   get size(): number {
     return this.map.size;
   }
+}
+
+const MISS = { found: false, value: undefined } as const;
+
+/** True for a primitive, or a tree of plain objects and arrays holding primitives. */
+function freezable(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) return v.every(freezable);
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v) if (!freezable((v as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return v;
+  Object.freeze(v);
+  for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
+  return v;
+}
+
+function isPrimitive(v: unknown): boolean {
+  return v === null || typeof v !== 'object';
 }

@@ -35,19 +35,49 @@ const commandChannel = diagnostics_channel.tracingChannel<object, { command: str
 const CALL_OPTION_NAMES = new Set(['timeout', 'signal']);
 const NAMESPACE_NAME = /^[\w.@$-]+$/;
 
-/** Splits call options (handled here) from command options (sent to the owner and checked there). */
-/** Where a Lock object keeps its full (namespaced) name for fencing. */
-const FENCE = Symbol('sharedkv.fence');
+/**
+ * What a Lock object keeps for fencing and for withLock: its full (namespaced) name and token, and
+ * whether the session it was granted in has ended.
+ */
+const HELD = Symbol('sharedkv.held');
 
-/** Turns a `fence` option (a Lock, or `{ lock, token }`) into its wire form. */
+interface Held {
+  fence: { lock: string; token: number };
+  /** True once the connection that the lock was granted on is gone (the owner freed the lock then). */
+  lost: () => boolean;
+}
+
+function heldOf(value: object): Held | undefined {
+  return (value as { [HELD]?: Held })[HELD];
+}
+
+/** The error of a Lock used after the connection it was granted on was lost. */
+function lostWithConnection(name: string, token: number): SharedKVError {
+  return new SharedKVError(
+    'ERR_SHAREDKV_LOCK_LOST',
+    `The lease of ${JSON.stringify(name)} ended when the connection to the owner was lost (the owner frees a client's locks when its connection closes); take the lock again`,
+    { lock: name, token },
+  );
+}
+
+/**
+ * Turns a `fence` option (a Lock, or `{ lock, token }`) into its wire form.
+ *
+ * @throws SharedKVError `ERR_SHAREDKV_LOCK_LOST` for a Lock whose connection was lost: its token is never
+ * sent again, since an owner restarted without persistence may have granted the same token to another.
+ */
 function fenceOf(value: unknown, prefix: string): unknown {
   if (value === null || typeof value !== 'object') return value;
-  const own = (value as { [FENCE]?: unknown })[FENCE];
-  if (own) return own;
+  const held = heldOf(value);
+  if (held) {
+    if (held.lost()) throw lostWithConnection(held.fence.lock, held.fence.token);
+    return held.fence;
+  }
   const f = value as { lock?: unknown; token?: unknown };
   return typeof f.lock === 'string' ? { lock: prefix + f.lock, token: f.token } : value;
 }
 
+/** Splits call options (handled here) from command options (sent to the owner and checked there). */
 function split<T extends CallOptions>(options: T | undefined): [Record<string, unknown> | undefined] {
   if (options === undefined) return [undefined];
   if (options === null || typeof options !== 'object') {
@@ -123,8 +153,8 @@ export class KVStore implements Store {
     } catch (err) {
       return Promise.reject(err);
     }
-    const hit = near.get(k);
-    if (hit !== undefined) return Promise.resolve(decodeValue(hit) as T);
+    const hit = near.read(k, decodeValue);
+    if (hit.found) return Promise.resolve(hit.value as T);
     // `getc` reads and asks the owner to tell us when the key changes.
     const fetch = near.begin(k);
     return this.caller.call('getc', [k], options).then(
@@ -134,9 +164,10 @@ export class KVStore implements Store {
           return undefined;
         }
         const [bytes, ttl] = r as [Encoded, number];
+        const value = near.freeze(decodeValue(bytes));
         // A copy: the received bytes are a view into the whole frame.
-        near.settle(k, fetch, Uint8Array.prototype.slice.call(bytes), ttl);
-        return decodeValue(bytes) as T;
+        near.settle(k, fetch, Uint8Array.prototype.slice.call(bytes), ttl, value);
+        return value as T;
       },
       (err: unknown) => {
         near.settle(k, fetch, undefined, 0);
@@ -351,6 +382,7 @@ export class KVStore implements Store {
       throw err;
     }
     if (!(await lock.release())) {
+      if (heldOf(lock)?.lost()) throw lostWithConnection(lock.name, lock.token);
       throw new SharedKVError(
         'ERR_SHAREDKV_LOCK_LOST',
         `The lease of ${JSON.stringify(lock.name)} ended before the critical section finished; extend it or raise ttl`,
@@ -376,11 +408,18 @@ export class KVStore implements Store {
     if (r === null) return null;
     const caller = this.caller;
     const token = r[0];
+    // The owner frees a client's locks when its connection closes, and an owner restarted without
+    // persistence starts its tokens again, so it may grant this very token to another client: once the
+    // connection is gone the lock is lost for good, and its token is never sent again.
+    const session = caller.lostConnections;
+    const lost = () => session !== undefined && caller.lostConnections !== session;
+    const held: Held = { fence: { lock: full, token }, lost };
     return {
       name,
       token,
-      release: () => caller.call('unlock', [full, token]) as Promise<boolean>,
+      release: () => (lost() ? Promise.resolve(false) : (caller.call('unlock', [full, token]) as Promise<boolean>)),
       async extend(ms: number) {
+        if (lost()) throw lostWithConnection(name, token);
         if (!(await caller.call('extend', [full, token, ms]))) {
           throw new SharedKVError('ERR_SHAREDKV_LOCK_LOST', `The lease of ${JSON.stringify(name)} had already ended`, {
             lock: name,
@@ -388,8 +427,9 @@ export class KVStore implements Store {
           });
         }
       },
-      // Lets `set(k, v, { fence: lock })` find the full name of a namespaced lock.
-      ...({ [FENCE]: { lock: full, token } } as object),
+      // Lets `set(k, v, { fence: lock })` find the full name of a namespaced lock, and withLock tell a lost
+      // connection from a lease that ran out.
+      ...({ [HELD]: held } as object),
     } as Lock;
   }
 

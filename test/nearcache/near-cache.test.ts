@@ -33,6 +33,34 @@ describe('near cache', () => {
     await Promise.all([once(reader, 'exit'), once(writer, 'exit')]);
   });
 
+  it('frozen mode: hits share one deeply frozen object; values that cannot be frozen are copies', async () => {
+    kv ??= (await connect({ role: 'owner' })) as OwnerStore;
+    const w = forkWorker({ SKV_ROLE: 'frozen' }, FIXTURE);
+    const r = await nextEvent(w, 'done');
+    assert.equal(r.sameObject, true);
+    assert.equal(r.frozen, true);
+    assert.equal(r.threw, true, 'mutating a frozen value throws');
+    assert.deepEqual(r.third, [1, 2]);
+    assert.equal(r.mapsDistinct, true, 'a Map is decoded afresh on every read');
+    assert.deepEqual(r.m3, [['x', 1]], 'mutating a returned Map does not change the cache');
+    w.kill('SIGKILL');
+    await once(w, 'exit');
+  });
+
+  it('default mode: every read returns its own copy, cached or not', async () => {
+    kv ??= (await connect({ role: 'owner' })) as OwnerStore;
+    const w = forkWorker({ SKV_ROLE: 'copies' }, FIXTURE);
+    const r = await nextEvent(w, 'done');
+    assert.equal(r.sameObject, false);
+    assert.equal(r.frozen, false);
+    assert.equal(r.threw, false);
+    assert.deepEqual(r.third, [1, 2], 'a mutation of one read does not show in the next');
+    assert.equal(r.mapsDistinct, true);
+    assert.deepEqual(r.m3, [['x', 1]]);
+    w.kill('SIGKILL');
+    await once(w, 'exit');
+  });
+
   it('a cached value ends with its ttl', async () => {
     kv ??= (await connect({ role: 'owner' })) as OwnerStore;
     const w = forkWorker({ SKV_ROLE: 'ttl' }, FIXTURE);
