@@ -125,6 +125,10 @@ export class EventRouter {
         if (m) return { value: m, done: false };
         if (ended) return { value: undefined, done: true };
         await off;
+        // While the registration was awaited, a message may have come or the subscription ended.
+        const late = queue.shift();
+        if (late) return { value: late, done: false };
+        if (ended) return { value: undefined, done: true };
         return new Promise((resolve) => waiting.push(resolve));
       },
       async return() {

@@ -2,20 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect } from '../../src/index.js';
-import { runConformance } from './suite.js';
+import { CONFORMANCE_PROCEDURES } from './procedures.js';
+import { runConformance, storePair } from './suite.js';
 
 runConformance('conformance: local owner', async () => {
   // Explicit role: the test runner may give this process an IPC channel, which would make `auto` a client.
-  const store = await connect({ role: 'owner' });
+  const store = await connect({ role: 'owner', procedures: CONFORMANCE_PROCEDURES });
   const peer = await connect({ role: 'owner' });
-  return {
-    store,
-    peer,
-    async close() {
-      await store.close();
-      await peer.close();
-    },
-  };
+  return storePair(store, peer);
 });
 
 describe('owner stores of one process', () => {

@@ -13,9 +13,13 @@ import type { Store } from '../../src/types.js';
 import { errorTests } from './suite-errors.js';
 import { expiryTests } from './suite-expiry.js';
 import { loadTests } from './suite-load.js';
+import { lockTests } from './suite-locks.js';
+import { procedureTests } from './suite-procedures.js';
 import { processTests } from './suite-process.js';
+import { pubsubTests } from './suite-pubsub.js';
 import { structureTests } from './suite-structure.js';
 import { valueTests } from './suite-values.js';
+import { watchTests } from './suite-watch.js';
 
 /** An open store and how to close it (and everything the factory started for it). */
 export interface StoreHandle {
@@ -39,6 +43,9 @@ export const FEATURES = {
   lifecycle: 'opening a second store with the factory and closing it while the first keeps serving',
   abort: 'AbortSignal on calls',
   leases: 'handing a getOrSet load to a waiter when the lease of a stuck loader passes',
+  procedures:
+    'the stored procedures of test/conformance/procedures.ts, registered by the factory (in the owner; on Redis, in every store)',
+  receiverCount: 'publish() resolving with the exact number of subscriptions that received the message',
 } as const;
 
 /** A feature name. */
@@ -57,13 +64,22 @@ export interface Suite {
   /** The peer view of the same data (valid inside a test that declared `needs: 'peer'`). */
   readonly peer: Store;
   /**
-   * A second store from the factory, for the test that needs one (opened while the other tests run, as
-   * starting a worker process takes a while). Its `close()` may be called more than once.
+   * A second store from the factory, for a test that needs one; each call opens another (the first one is
+   * opened while the other tests run, as starting a worker process takes a while). Its `close()` may be
+   * called more than once; the runner closes it after the suite if the test did not.
    */
   second(): Promise<StoreHandle>;
   /** Declares a test; when the backend lacks one of `needs`, it is skipped with the declared reason. */
   test(name: string, fn: () => Promise<void>, needs?: Feature | Feature[]): void;
+  /**
+   * Declares a test of a known bug, run and reported as `todo` with `reason` (its failure does not fail
+   * the run): the test stays in place and turns into a plain one when the bug is fixed.
+   */
+  todo(name: string, reason: string, fn: () => Promise<void>): void;
 }
+
+/** Stores opened ahead for the tests that take a `second()` one (the lifecycle test and a lock test). */
+const SPARES = 2;
 
 /** Per-test limit: a hung call fails its test instead of the whole run. */
 const TEST_TIMEOUT = 15_000;
@@ -80,7 +96,15 @@ const TEST_TIMEOUT = 15_000;
 export function runConformance(name: string, factory: StoreFactory, caps: Capabilities = {}): void {
   describe(name, () => {
     let handle: StoreHandle | undefined;
-    let spare: Promise<StoreHandle> | undefined;
+    /** Stores opened ahead for `second()`, and every one opened for it (closed after the suite). */
+    const spares: Array<Promise<StoreHandle>> = [];
+    const seconds: Array<Promise<StoreHandle>> = [];
+    const openSecond = () => {
+      const opened = factory().then(closingOnce);
+      opened.catch(() => {});
+      seconds.push(opened);
+      return opened;
+    };
     const current = (): StoreHandle => {
       if (!handle) throw new Error('the store factory failed (see the before hook)');
       return handle;
@@ -90,13 +114,12 @@ export function runConformance(name: string, factory: StoreFactory, caps: Capabi
       handle = await factory();
       await handle.store.ready();
       if (caps.lacks?.lifecycle === undefined) {
-        spare = factory().then(closingOnce);
-        spare.catch(() => {});
+        for (let i = 0; i < SPARES; i++) spares.push(openSecond());
       }
     });
     after(async () => {
       await handle?.close();
-      await (await spare?.catch(() => undefined))?.close();
+      for (const h of seconds) await (await h.catch(() => undefined))?.close();
     });
     beforeEach(async () => {
       await current().store.clear();
@@ -111,7 +134,9 @@ export function runConformance(name: string, factory: StoreFactory, caps: Capabi
         if (!peer) throw new Error(`the factory returned no peer; declare caps.lacks.peer to skip these tests`);
         return peer;
       },
-      second: () => spare ?? factory().then(closingOnce),
+      second: () => {
+        return spares.shift() ?? openSecond();
+      },
       test(testName, fn, needs) {
         const missing = [needs ?? []].flat().filter((f) => caps.lacks?.[f] !== undefined);
         if (missing.length > 0) {
@@ -121,6 +146,9 @@ export function runConformance(name: string, factory: StoreFactory, caps: Capabi
         }
         it(testName, { timeout: TEST_TIMEOUT }, fn);
       },
+      todo(testName, reason, fn) {
+        it(testName, { timeout: TEST_TIMEOUT, todo: reason }, fn);
+      },
     };
 
     valueTests(suite);
@@ -129,7 +157,23 @@ export function runConformance(name: string, factory: StoreFactory, caps: Capabi
     loadTests(suite);
     errorTests(suite);
     processTests(suite);
+    lockTests(suite);
+    pubsubTests(suite);
+    watchTests(suite);
+    procedureTests(suite);
   });
+}
+
+/** The handle of a store and its peer, two sessions of the same data that the handle closes together. */
+export function storePair(store: Store, peer: Store): StoreHandle {
+  return {
+    store,
+    peer,
+    async close() {
+      await store.close();
+      await peer.close();
+    },
+  };
 }
 
 /** Makes `close()` of a handle safe to call twice. */

@@ -2,8 +2,10 @@
  * A {@link Store} whose every call runs in another process: a real cluster worker or forked child running
  * `test/fixtures/conformance-worker.ts`, which is a sharedkv client of the owner in the test process. The
  * conformance suite runs unchanged on it, so what it checks holds for a client across a real transport.
- * Calls travel over the application's own IPC messages (see rpc.ts); loaders passed to getOrSet run back
- * in the test process, so the suite can count their calls however the store is reached.
+ * Calls travel over the application's own IPC messages (see rpc.ts); callbacks (getOrSet loaders, withLock
+ * bodies, subscribe and watch handlers) run back in the test process, so the suite can count their calls
+ * however the store is reached, and locks, semaphores and subscriptions are proxies of the real objects in
+ * the worker.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
@@ -17,6 +19,8 @@ import type {
   CasOptions,
   GetOrSetOptions,
   Lock,
+  LockOptions,
+  Message,
   MsetOptions,
   Semaphore,
   SetOptions,
@@ -24,14 +28,20 @@ import type {
   StoreStats,
   Subscription,
   Unsubscribe,
+  WatchEvent,
 } from '../../src/types.js';
+import { CONFORMANCE_PROCEDURES } from '../conformance/procedures.js';
 import type { StoreHandle } from '../conformance/suite.js';
 import {
+  CALLBACK_ARGS,
+  type CallbackCall,
+  type CallbackEvent,
+  type CallbackReply,
   type CallMessage,
   deepMap,
   has,
+  isMarker,
   KEEP,
-  type LoaderCall,
   MARK,
   type Marker,
   type ReadyMessage,
@@ -61,12 +71,12 @@ function fromRpcError(e: RpcError): Error {
   return Object.assign(new Error(e.message), { code: e.code, data: e.data });
 }
 
-/** The test side of the RPC: pending calls, loaders lent to the worker, signals forwarded to it. */
+/** The test side of the RPC: pending calls, callbacks lent to the worker, signals forwarded to it. */
 export class RpcLink {
   private nextId = 1;
   private nextRef = 1;
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly loaders = new Map<number, () => unknown>();
+  private readonly callbacks = new Map<number, (...args: unknown[]) => unknown>();
   private exited = false;
   /** Resolves with the worker's ready message once its connect() has finished. */
   readonly ready: Promise<ReadyMessage>;
@@ -90,8 +100,12 @@ export class RpcLink {
         else onFail(fromRpcError(ready.error ?? { code: undefined, message: 'connect() failed' }));
       } else if (has(msg, 'rpc')) {
         this.settle(msg as unknown as ResultMessage);
-      } else if (has(msg, 'loaderCall')) {
-        this.runLoader(msg as unknown as LoaderCall);
+      } else if (has(msg, 'callbackCall')) {
+        this.runCallback(msg as unknown as CallbackCall);
+      } else if (has(msg, 'callbackEvent')) {
+        const event = msg as unknown as CallbackEvent;
+        // A handler that throws does so here, as an uncaught exception, as it would in the worker.
+        this.callbacks.get(event.callbackEvent)?.(...event.args.map((a) => this.fromWire(a)));
       }
     });
     endpoint.onExit(() => {
@@ -105,20 +119,47 @@ export class RpcLink {
 
   /** Runs `method(...args)` on the worker's store (through the namespaces `ns`). */
   call(ns: string[], method: string, args: unknown[], ops?: Array<[string, ...unknown[]]>): Promise<unknown> {
+    return this.request({ ns, method }, args, ops);
+  }
+
+  /** Runs `method(...args)` on the object `target` of the worker's table. */
+  callOn(target: number, method: string, args: unknown[]): Promise<unknown> {
+    return this.request({ ns: [], method, target }, args);
+  }
+
+  /**
+   * Has the worker run `method(...args)` (a method that returns an object synchronously) and keep the
+   * result under a new reference, returned at once. An error is kept too: calls on the object reject with it.
+   */
+  create(ns: string[], method: string, args: unknown[]): number {
+    const into = this.nextRef++;
+    this.request({ ns, method, into }, args).catch(() => {});
+    return into;
+  }
+
+  private request(
+    head: Pick<CallMessage, 'ns' | 'method' | 'target' | 'into'>,
+    args: unknown[],
+    ops?: Array<[string, ...unknown[]]>,
+  ): Promise<unknown> {
     if (this.exited) return Promise.reject(new Error('the conformance worker exited'));
     const id = this.nextId++;
     const cleanup: Array<() => void> = [];
     const wire = (v: unknown) => deepMap(v, (x) => this.toWire(x, cleanup));
+    const callbackAt = CALLBACK_ARGS[head.method];
     const wireArgs = args.map((a, i) => {
-      if (method === 'getOrSet' && i === 1 && typeof a === 'function') {
+      if (callbackAt?.[0] === i && typeof a === 'function') {
         const ref = this.nextRef++;
-        this.loaders.set(ref, a as () => unknown);
-        cleanup.push(() => this.loaders.delete(ref));
-        return { [MARK]: 'loader', id: ref } satisfies Marker;
+        this.callbacks.set(ref, a as (...args: unknown[]) => unknown);
+        const reply = callbackAt[1] === 'reply';
+        // A handler stays registered after its unsubscribe, so a delivery that came too late still reaches
+        // the test (which then fails) instead of vanishing here.
+        if (reply) cleanup.push(() => this.callbacks.delete(ref));
+        return { [MARK]: 'callback', id: ref, reply } satisfies Marker;
       }
       return wire(a);
     });
-    const msg: CallMessage = { rpc: id, ns, method, args: wireArgs };
+    const msg: CallMessage = { rpc: id, ...head, args: wireArgs };
     if (ops) msg.ops = ops.map(([op, ...a]) => [op, ...a.map(wire)]);
     return new Promise<unknown>((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
@@ -130,6 +171,7 @@ export class RpcLink {
 
   /** Replaces what structured clone cannot carry by markers (see rpc.ts). */
   private toWire(v: unknown, cleanup: Array<() => void>): unknown {
+    if (v instanceof RemoteLock) return { [MARK]: 'object', ref: v.ref } satisfies Marker;
     if (typeof v === 'function') return { [MARK]: 'function' } satisfies Marker;
     if (typeof v === 'symbol') return { [MARK]: 'symbol', description: v.description } satisfies Marker;
     if (v instanceof AbortSignal) {
@@ -142,28 +184,103 @@ export class RpcLink {
     return KEEP;
   }
 
+  /** Turns the worker's references (a Lock, a function) into proxies that call back into its table. */
+  private fromWire(value: unknown): unknown {
+    return deepMap(value, (v) => {
+      if (!isMarker(v)) return KEEP;
+      if (v[MARK] === 'lock') return new RemoteLock(this, v.ref, v.name, v.token);
+      if (v[MARK] === 'remote') {
+        const ref = v.ref;
+        return (...args: unknown[]) => this.callOn(ref, 'call', args);
+      }
+      return KEEP;
+    });
+  }
+
   private settle(msg: ResultMessage): void {
     const call = this.calls.get(msg.rpc);
     if (!call) return;
     this.calls.delete(msg.rpc);
-    if (msg.ok) call.resolve(msg.value);
+    if (msg.ok) call.resolve(this.fromWire(msg.value));
     else call.reject(fromRpcError(msg.error ?? { code: undefined, message: 'unknown error' }));
   }
 
-  private runLoader(msg: LoaderCall): void {
-    const loader = this.loaders.get(msg.loader);
+  private runCallback(msg: CallbackCall): void {
+    const fn = this.callbacks.get(msg.callback);
     const reply = (body: { ok: boolean; value?: unknown; error?: RpcError }) =>
-      this.endpoint.send({ loaderReply: msg.loaderCall, ...body });
-    if (!loader) {
-      reply({ ok: false, error: { code: undefined, message: 'the loader is no longer registered' } });
+      this.endpoint.send({ callbackReply: msg.callbackCall, ...body } satisfies CallbackReply);
+    if (!fn) {
+      reply({ ok: false, error: { code: undefined, message: 'the callback is no longer registered' } });
       return;
     }
+    const args = msg.args.map((a) => this.fromWire(a));
     Promise.resolve()
-      .then(loader)
+      .then(() => fn(...args))
       .then(
         (value) => reply({ ok: true, value: deepMap(value, (x) => this.toWire(x, [])) }),
         (err: unknown) => reply({ ok: false, error: toRpcError(err) }),
       );
+  }
+}
+
+/** A Lock held by the worker's store; its methods run on the real Lock there. */
+class RemoteLock implements Lock {
+  constructor(
+    private readonly link: RpcLink,
+    /** The Lock's reference in the worker's table. */
+    readonly ref: number,
+    readonly name: string,
+    readonly token: number,
+  ) {}
+  release(): Promise<boolean> {
+    return this.link.callOn(this.ref, 'release', []) as Promise<boolean>;
+  }
+  extend(...args: [ttl: number]): Promise<void> {
+    return this.link.callOn(this.ref, 'extend', args) as Promise<void>;
+  }
+}
+
+/** A Semaphore of the worker's store; its methods run on the real one there. */
+class RemoteSemaphore implements Semaphore {
+  constructor(
+    private readonly link: RpcLink,
+    private readonly ref: number,
+    readonly name: string,
+    readonly limit: number,
+  ) {}
+  acquire(...args: [options?: LockOptions]): Promise<Lock> {
+    return this.link.callOn(this.ref, 'acquire', args) as Promise<Lock>;
+  }
+  tryAcquire(...args: [options?: Omit<LockOptions, 'wait'>]): Promise<Lock | null> {
+    return this.link.callOn(this.ref, 'tryAcquire', args) as Promise<Lock | null>;
+  }
+  withPermit<T>(...args: [fn: (lock: Lock) => T | Promise<T>, options?: LockOptions]): Promise<T> {
+    return this.link.callOn(this.ref, 'withPermit', args) as Promise<T>;
+  }
+}
+
+/** The iterator form of subscribe(): each step runs on the real Subscription in the worker. */
+class RemoteSubscription<T> implements Subscription<T> {
+  readonly ready: Promise<void>;
+  constructor(
+    private readonly link: RpcLink,
+    private readonly ref: number,
+  ) {
+    this.ready = link.callOn(ref, 'ready', []) as Promise<void>;
+    // As with the real one, a failed registration surfaces through next() and ready, never unhandled.
+    this.ready.catch(() => {});
+  }
+  next(): Promise<IteratorResult<Message<T>>> {
+    return this.link.callOn(this.ref, 'next', []) as Promise<IteratorResult<Message<T>>>;
+  }
+  return(): Promise<IteratorResult<Message<T>>> {
+    return this.link.callOn(this.ref, 'return', []) as Promise<IteratorResult<Message<T>>>;
+  }
+  unsubscribe(): Promise<void> {
+    return this.link.callOn(this.ref, 'unsubscribe', []) as Promise<void>;
+  }
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }
 
@@ -250,30 +367,36 @@ export class RemoteStore implements Store {
   call<T = unknown>(...args: [procedure: string, ...args: unknown[]]): Promise<T> {
     return this.run('call', args);
   }
-  // Locks, semaphores, subscriptions and watches hand out live objects and callbacks that this RPC does not
-  // carry; the conformance suite does not use them through a remote store yet.
-  lock(): Promise<Lock> {
-    return Promise.reject(notProxied('lock'));
+  lock(...args: [name: string, options?: LockOptions]): Promise<Lock> {
+    return this.run('lock', args);
   }
-  tryLock(): Promise<Lock | null> {
-    return Promise.reject(notProxied('tryLock'));
+  tryLock(...args: [name: string, options?: Omit<LockOptions, 'wait'>]): Promise<Lock | null> {
+    return this.run('tryLock', args);
   }
-  withLock<T>(): Promise<T> {
-    return Promise.reject(notProxied('withLock'));
+  withLock<T>(...args: [name: string, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions]): Promise<T> {
+    return this.run('withLock', args);
   }
-  semaphore(): Semaphore {
-    throw notProxied('semaphore');
+  semaphore(name: string, limit: number): Semaphore {
+    // The real semaphore() throws at once on a bad limit; this one's methods reject with that error.
+    return new RemoteSemaphore(this.link, this.link.create(this.ns, 'semaphore', [name, limit]), name, limit);
   }
   subscribe<T = unknown>(
     channel: string,
     handler: (message: T, channel: string, pattern?: string) => void,
   ): Promise<Unsubscribe>;
   subscribe<T = unknown>(channel: string): Subscription<T>;
-  subscribe(): never {
-    throw notProxied('subscribe');
+  subscribe<T = unknown>(
+    channel: string,
+    handler?: (message: T, channel: string, pattern?: string) => void,
+  ): Promise<Unsubscribe> | Subscription<T> {
+    if (handler === undefined) {
+      // The real call throws at once on a bad channel; this one's ready and next() reject with that error.
+      return new RemoteSubscription<T>(this.link, this.link.create(this.ns, 'subscribe', [channel]));
+    }
+    return this.run('subscribe', [channel, handler]);
   }
-  watch(): Promise<Unsubscribe> {
-    return Promise.reject(notProxied('watch'));
+  watch<T = unknown>(...args: [pattern: string, handler: (event: WatchEvent<T>) => void]): Promise<Unsubscribe> {
+    return this.run('watch', args);
   }
   stats(...args: [options?: CallOptions]): Promise<StoreStats> {
     return this.run('stats', args);
@@ -284,10 +407,6 @@ export class RemoteStore implements Store {
   close(): Promise<void> {
     return this.run('close', []);
   }
-}
-
-function notProxied(method: string): Error {
-  return new Error(`${method}() is not carried by the conformance RPC`);
 }
 
 /** Records Batch calls; `exec()` replays them on a real Batch in the worker. */
@@ -366,6 +485,11 @@ function childEndpoint(child: ChildProcess): Endpoint {
   };
 }
 
+/** Makes this process the owner, with the procedures the conformance suite calls. */
+export async function conformanceOwner(): Promise<OwnerStore> {
+  return (await connect({ role: 'owner', procedures: CONFORMANCE_PROCEDURES })) as OwnerStore;
+}
+
 /** Waits for the worker, checks it is what the test asked for, and wraps everything in a handle. */
 async function handleOf(
   owner: OwnerStore,
@@ -394,7 +518,7 @@ async function handleOf(
  * worker's store (as a {@link RemoteStore}) with the owner's own store as its peer.
  */
 export async function clusterStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
-  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const owner = await conformanceOwner();
   cluster.setupPrimary({ exec: CONFORMANCE_WORKER, execArgv: ['--import', 'tsx'], serialization: 'advanced' });
   const worker = cluster.fork({ SHAREDKV_CONFORMANCE_CHANNEL: channel });
   return handleOf(owner, workerEndpoint(worker), { isClusterWorker: true, channel });
@@ -402,7 +526,7 @@ export async function clusterStore(channel: 'socket' | 'ipc'): Promise<StoreHand
 
 /** Like {@link clusterStore}, with a child created by the owner's `fork()` (child_process.fork). */
 export async function forkStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
-  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const owner = await conformanceOwner();
   const child = owner.fork(CONFORMANCE_WORKER, [], {
     execArgv: ['--import', 'tsx'],
     serialization: 'advanced',
@@ -416,7 +540,7 @@ export async function forkStore(channel: 'socket' | 'ipc'): Promise<StoreHandle>
  * owner with `attach()`.
  */
 export async function attachedStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
-  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const owner = await conformanceOwner();
   const child = owner.attach(
     fork(CONFORMANCE_WORKER, [], {
       execArgv: ['--import', 'tsx'],

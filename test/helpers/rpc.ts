@@ -5,8 +5,16 @@
  *
  * The channel uses `serialization: 'advanced'`, so Map, BigInt, Date, typed arrays and cycles cross it
  * intact. What structured clone cannot carry is replaced by a marker object and rebuilt on the other side:
- * functions (a value that must fail with ERR_SHAREDKV_NOT_SERIALIZABLE in the worker, or a getOrSet loader
- * that calls back into the test process), symbols, and AbortSignals (aborted from the test side).
+ * functions (a value that must fail with ERR_SHAREDKV_NOT_SERIALIZABLE in the worker, or a callback — a
+ * getOrSet loader, a withLock body, a subscribe or watch handler — that runs back in the test process),
+ * symbols, and AbortSignals (aborted from the test side).
+ *
+ * Live objects stay in the worker and are reached by reference: a Lock, a Semaphore, an iterator
+ * Subscription and an Unsubscribe function are kept in the worker's object table, and the test side holds
+ * a proxy whose methods run on the real object there (a call message with `target`). Objects the test side
+ * creates synchronously (`semaphore()`, the iterator form of `subscribe()`) get a reference chosen by the
+ * test side (`into`), so calls on them can follow at once; the worker numbers the objects it hands out
+ * itself below zero, so the two never collide.
  */
 
 /** Key of a marker object. */
@@ -16,8 +24,15 @@ export const MARK = '__conformanceRpc';
 export type Marker =
   | { [MARK]: 'function' }
   | { [MARK]: 'symbol'; description: string | undefined }
-  | { [MARK]: 'loader'; id: number }
-  | { [MARK]: 'signal'; id: number; aborted: boolean };
+  /** Test → worker: a function of the test process; `reply`: its result is awaited (else a handler). */
+  | { [MARK]: 'callback'; id: number; reply: boolean }
+  | { [MARK]: 'signal'; id: number; aborted: boolean }
+  /** Test → worker: a proxy of an object in the worker's table (a Lock used as `fence`). */
+  | { [MARK]: 'object'; ref: number }
+  /** Worker → test: a Lock kept in the worker's table, with its fields. */
+  | { [MARK]: 'lock'; ref: number; name: string; token: number }
+  /** Worker → test: a function kept in the worker's table (an Unsubscribe). */
+  | { [MARK]: 'remote'; ref: number };
 
 /** An error as it crosses the RPC. */
 export interface RpcError {
@@ -26,7 +41,10 @@ export interface RpcError {
   data?: unknown;
 }
 
-/** Test → worker: run a Store method (on the namespace chain `ns`), or a batch of `ops`. */
+/**
+ * Test → worker: run a Store method (on the namespace chain `ns`), or a batch of `ops`, or a method of an
+ * object in the worker's table (`target`).
+ */
 export interface CallMessage {
   rpc: number;
   ns: string[];
@@ -34,6 +52,10 @@ export interface CallMessage {
   args: unknown[];
   /** For `method: 'batch'`: the commands, as [Batch method, ...args]; `args` then holds exec()'s options. */
   ops?: Array<[string, ...unknown[]]>;
+  /** Runs `method` on this object of the worker's table instead of the store. */
+  target?: number;
+  /** Keeps the (synchronous) result in the worker's table under this reference and answers `undefined`. */
+  into?: number;
 }
 
 /** Test → worker: abort the signal with this id. */
@@ -41,9 +63,9 @@ export interface AbortMessage {
   rpcAbort: number;
 }
 
-/** Test → worker: the outcome of a loader the worker asked the test side to run. */
-export interface LoaderReply {
-  loaderReply: number;
+/** Test → worker: the outcome of a callback the worker asked the test side to run. */
+export interface CallbackReply {
+  callbackReply: number;
   ok: boolean;
   value?: unknown;
   error?: RpcError;
@@ -57,10 +79,17 @@ export interface ResultMessage {
   error?: RpcError;
 }
 
-/** Worker → test: please run loader `loader` and answer with `loaderReply: call`. */
-export interface LoaderCall {
-  loaderCall: number;
-  loader: number;
+/** Worker → test: please run callback `callback` with `args` and answer with `callbackReply: callbackCall`. */
+export interface CallbackCall {
+  callbackCall: number;
+  callback: number;
+  args: unknown[];
+}
+
+/** Worker → test: a handler (subscribe, watch) was called with `args`; no answer is expected. */
+export interface CallbackEvent {
+  callbackEvent: number;
+  args: unknown[];
 }
 
 /** Worker → test: connect() finished (or failed). */
@@ -155,7 +184,13 @@ export const STORE_METHODS = new Set([
   'ttl',
   'persist',
   'getOrSet',
+  'lock',
+  'tryLock',
+  'withLock',
+  'semaphore',
   'publish',
+  'subscribe',
+  'watch',
   'call',
   'stats',
   'ping',
@@ -164,3 +199,26 @@ export const STORE_METHODS = new Set([
 
 /** The Batch methods the worker replays. */
 export const BATCH_METHODS = new Set(['get', 'set', 'del', 'has', 'incr', 'decr', 'expire', 'persist']);
+
+/** Kinds of the live objects a worker keeps for the test side. */
+export type ObjectKind = 'lock' | 'semaphore' | 'subscription' | 'function';
+
+/** The methods the worker runs on each kind of object (`ready` reads the Subscription's promise). */
+export const OBJECT_METHODS: Record<ObjectKind, ReadonlySet<string>> = {
+  lock: new Set(['release', 'extend']),
+  semaphore: new Set(['acquire', 'tryAcquire', 'withPermit']),
+  subscription: new Set(['ready', 'next', 'return', 'unsubscribe']),
+  function: new Set(['call']),
+};
+
+/**
+ * Which argument of a method is a callback of the test process, and whether the worker awaits its result
+ * (`reply`) or only reports the calls (`event`, for subscribe and watch handlers).
+ */
+export const CALLBACK_ARGS: Readonly<Record<string, [index: number, kind: 'reply' | 'event']>> = {
+  getOrSet: [1, 'reply'],
+  withLock: [1, 'reply'],
+  withPermit: [0, 'reply'],
+  subscribe: [1, 'event'],
+  watch: [1, 'event'],
+};

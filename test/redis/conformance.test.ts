@@ -1,7 +1,8 @@
 /** The conformance suite on the Redis backend, against a private redis-server started for this file. */
 import { after, before, describe } from 'node:test';
 import { connectRedis } from '../../src/backends/redis/index.js';
-import { runConformance } from '../conformance/suite.js';
+import { CONFORMANCE_PROCEDURES } from '../conformance/procedures.js';
+import { runConformance, storePair } from '../conformance/suite.js';
 import { type RedisServer, redisSkipReason, startRedis } from '../helpers/redis-server.js';
 
 const skip = redisSkipReason();
@@ -16,15 +17,9 @@ if (skip) {
     await server?.stop();
   });
   runConformance('conformance: redis', async () => {
-    const store = await connectRedis({ redis: server.url });
-    const peer = await connectRedis({ redis: server.url });
-    return {
-      store,
-      peer,
-      async close() {
-        await store.close();
-        await peer.close();
-      },
-    };
+    // On Redis a procedure runs in the process that calls it: both stores register them.
+    const store = await connectRedis({ redis: server.url, procedures: CONFORMANCE_PROCEDURES });
+    const peer = await connectRedis({ redis: server.url, procedures: CONFORMANCE_PROCEDURES });
+    return storePair(store, peer);
   });
 }

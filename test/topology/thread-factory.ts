@@ -4,8 +4,8 @@
  * - {@link threadStore}: this process owns the store; a real worker thread, served with
  *   `kv.attachThread()`, connects with a plain `connect()` and runs every call (RPC over postMessage,
  *   the conformance worker's own protocol); the owner's store is the peer.
- * - {@link socketStore}: a daemon process serves the store on a Unix socket (`serve()`); this process is a
- *   socket client of it, and a second socket client is the peer.
+ * - {@link socketStore}: a daemon process serves the store on a Unix socket (`serve()`, with the suite's
+ *   procedures); this process is a socket client of it, and a second socket client is the peer.
  *
  * @example
  * runConformance('conformance: worker thread', threadStore);
@@ -17,14 +17,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { connect, type OwnerStore } from '../../src/index.js';
+import { connect } from '../../src/index.js';
 import type { StoreHandle } from '../conformance/suite.js';
-import { type Endpoint, RemoteStore, RpcLink } from '../helpers/remote-store.js';
+import { conformanceOwner, type Endpoint, RemoteStore, RpcLink } from '../helpers/remote-store.js';
 import { fromPort, toPort } from './buffers.js';
 import { tsThread } from './helpers.js';
 
 const THREAD_WORKER = fileURLToPath(new URL('../fixtures/topology-thread-conformance.ts', import.meta.url));
-const DAEMON = fileURLToPath(new URL('../fixtures/topology-daemon.ts', import.meta.url));
+const DAEMON = fileURLToPath(new URL('../fixtures/conformance-daemon.ts', import.meta.url));
 
 function threadEndpoint(worker: Worker): Endpoint {
   let exited = false;
@@ -43,7 +43,7 @@ function threadEndpoint(worker: Worker): Endpoint {
 
 /** A store whose every call runs in a real worker thread of this (owner) process. */
 export async function threadStore(): Promise<StoreHandle> {
-  const owner = (await connect({ role: 'owner' })) as OwnerStore;
+  const owner = await conformanceOwner();
   const endpoint = threadEndpoint(owner.attachThread(tsThread(THREAD_WORKER)));
   const link = new RpcLink(endpoint);
   const close = async () => {
