@@ -27,6 +27,7 @@ Commands:
   ttl <key>                remaining time to live in ms (-1: none, -2: no such key)
   stats                    owner statistics, with per-command latency
   monitor                  print every command the owner runs, live
+  inspect                  serve the web inspector of the owner on 127.0.0.1
   bench                    measure operations per second against the owner
 
 ${CONNECTION}
@@ -53,6 +54,10 @@ Options:
                           (default: 256 MiB)
       --max-keys N        evict beyond N keys (LRU)
       --max-bytes BYTES   evict beyond BYTES of keys and values (LRU)
+      --persist DIR       keep the store on disk in DIR: loaded at start, every change logged
+                          (docs/persistence.md)
+      --fsync POLICY      with --persist: always, everysec or no (default: everysec)
+      --repair            with --persist: start even when a file is damaged, cutting it there
       --json              machine-readable output
   -h, --help              show this help
 
@@ -122,6 +127,22 @@ arguments (values decoded). With --json, one object per line. Survives a daemon 
 Monitoring costs the owner a copy of every command: use it to debug, not permanently.
 
 ${CONNECTION}
+
+${EXIT_CODES}`,
+  inspect: `Usage: sharedkv inspect [options]
+
+Serves the web inspector (docs/inspector.md) of the owner on --socket: keys and values with an editor,
+live charts, clients, locks, subscriptions and the command stream. It listens on 127.0.0.1 only and
+prints the page's URL, which carries a random token (any request without it gets 401), then runs until
+SIGINT or SIGTERM; it reconnects when the daemon restarts. Anyone who can read the URL can change every
+value until it stops: pass --readonly to only look.
+
+Options:
+      --port N        TCP port on 127.0.0.1 (default: 0, a free one)
+      --open          also open the URL in the desktop's browser
+      --readonly      no edit, ttl or delete from the page
+      --interval MS   sampling interval of the charts and tables, 100 to 60000 (default: 1000)
+${CONNECTION.split('\n').slice(1).join('\n')}
 
 ${EXIT_CODES}`,
   bench: `Usage: sharedkv bench [options]

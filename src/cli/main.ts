@@ -32,8 +32,17 @@ const OWN: Record<string, Record<string, OptionSpec>> = {
     'max-output': { type: 'string' },
     'max-keys': { type: 'string' },
     'max-bytes': { type: 'string' },
+    persist: { type: 'string' },
+    fsync: { type: 'string' },
+    repair: { type: 'boolean' },
   },
   set: { ttl: { type: 'string' }, nx: { type: 'boolean' }, xx: { type: 'boolean' }, string: { type: 'boolean' } },
+  inspect: {
+    port: { type: 'string' },
+    open: { type: 'boolean' },
+    readonly: { type: 'boolean' },
+    interval: { type: 'string' },
+  },
   bench: {
     requests: { type: 'string', short: 'n' },
     concurrency: { type: 'string', short: 'c' },
@@ -89,6 +98,9 @@ async function run(argv: string[]): Promise<number> {
       return serveCommand(inv);
     case 'monitor':
       return monitor(inv);
+    case 'inspect':
+      // Loaded on demand: the inspector's page and server are most of the CLI's code, and no other command needs them.
+      return (await import('./inspect.js')).inspectCommand(inv);
     case 'bench':
       return bench(inv);
     default:

@@ -77,3 +77,17 @@ export function err(line: string): void {
 export function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
+
+/**
+ * Runs a long-lived command (`serve`, `inspect`) until SIGINT or SIGTERM, then `stop()`s it; with --json
+ * it then prints `{"event":"stopped","signal":...}`. Resolves with exit code 0.
+ */
+export async function runUntilSignal(json: boolean, stop: () => Promise<void>): Promise<number> {
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await stop();
+  if (json) out(toJson({ event: 'stopped', signal }));
+  return EXIT.ok;
+}

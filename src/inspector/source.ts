@@ -279,13 +279,15 @@ export interface SocketTarget {
   token?: string | undefined;
   /** How long to wait for the owner to come up, in ms. @default 0 */
   wait?: number;
+  /** Per-call timeout in ms (`sharedkv inspect --timeout`). @default 10000 */
+  timeout?: number;
 }
 
 /** The inspector of an owner reached through its Unix socket; reconnects when the owner restarts. */
 export async function socketSource(target: SocketTarget): Promise<Source> {
   const open = (wait: number, onPush?: (m: unknown[]) => void) => {
     const caller = new RemoteCaller(dialUnixUntil(target.socket, {}, wait), {
-      timeout: 10_000,
+      timeout: target.timeout ?? 10_000,
       hello: { token: target.token },
       redial: () => dialUnix(target.socket, {}),
     });

@@ -1,7 +1,8 @@
 /**
  * The built `sharedkv` CLI (dist/cli/main.js), run as a real process against a real daemon
  * (`sharedkv serve`): every command, `--json`, the documented exit codes (0 ok, 1 failed, 2 usage,
- * 3 cannot connect), `monitor` as a live stream, and `bench` staying quiet in a pipe.
+ * 3 cannot connect), `monitor` as a live stream, `serve --persist` across a restart, and `bench` staying
+ * quiet in a pipe. `inspect` has its own file.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -29,7 +30,7 @@ describe('sharedkv CLI', () => {
   it('--help for the tool and for each command, exit 0', async () => {
     const general = await cli(['--help']);
     assert.equal(general.code, 0);
-    for (const c of ['serve', 'get', 'set', 'del', 'keys', 'incr', 'ttl', 'stats', 'monitor', 'bench']) {
+    for (const c of ['serve', 'get', 'set', 'del', 'keys', 'incr', 'ttl', 'stats', 'monitor', 'inspect', 'bench']) {
       assert.match(general.stdout, new RegExp(`\\n  ${c}\\b`));
       const own = await cli([c, '--help']);
       assert.equal(own.code, 0);
@@ -170,6 +171,21 @@ describe('sharedkv CLI', () => {
     const exited = new Promise((resolve) => mon.once('exit', resolve));
     mon.kill('SIGINT');
     assert.equal(await exited, 0);
+  });
+
+  it('serve --persist keeps the store across a restart; --fsync is checked', async () => {
+    const dir = join(socketDir(), 'data');
+    const path = join(socketDir(), 'persisted.sock');
+    const run = (...args: string[]) => cli([...args, '--socket', path]);
+    const first = await daemon(path, ['--persist', dir, '--fsync', 'always']);
+    assert.equal((await run('set', 'kept', '{"v":1}')).code, 0);
+    assert.equal(await first.stop(), 0);
+    const second = await daemon(path, ['--persist', dir]);
+    assert.deepEqual(JSON.parse((await run('get', 'kept')).stdout), { v: 1 });
+    assert.equal(await second.stop(), 0);
+    for (const bad of [['--persist', dir, '--fsync', 'sometimes'], ['--fsync', 'always'], ['--repair']]) {
+      assert.equal((await cli(['serve', '--socket', path, ...bad])).code, 2, bad.join(' '));
+    }
   });
 
   it('bench reports ops/s per command, quietly in a pipe', async () => {
