@@ -349,7 +349,7 @@ export class KVStore implements Store {
   }
 
   withLock<T>(name: string, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T> {
-    return this.holding(this.lock(name, options), fn);
+    return this.holding(() => this.lock(name, options), fn);
   }
 
   semaphore(name: string, limit: number): Semaphore {
@@ -366,14 +366,17 @@ export class KVStore implements Store {
       limit,
       acquire,
       tryAcquire: (options = {}) => this.acquire(name, { ...options, wait: 0 }, limit),
-      withPermit: (fn, options) => this.holding(acquire(options), fn),
+      withPermit: (fn, options) => this.holding(() => acquire(options), fn),
     };
   }
 
-  /** Runs `fn` with a lock and releases it in `finally`; a lease lost meanwhile is reported. */
-  private async holding<T>(taking: Promise<Lock>, fn: (lock: Lock) => T | Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` with a lock and releases it in `finally`; a lease lost meanwhile is reported. `take` is
+   * called only once `fn` is known to be a function, so a bad call takes no lock.
+   */
+  private async holding<T>(take: () => Promise<Lock>, fn: (lock: Lock) => T | Promise<T>): Promise<T> {
     if (typeof fn !== 'function') throw badArgument(`Expected a function, got ${describe(fn)}`);
-    const lock = await taking;
+    const lock = await take();
     let result: T;
     try {
       result = await fn(lock);

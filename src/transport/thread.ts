@@ -305,8 +305,7 @@ export function threadHandshake(deadlineMs: number): Promise<ThreadWelcome> {
 export function portChannel(port: MessagePort): Channel {
   let closed = false;
   const channel: Channel = {
-    // The message-passing kind: Channel's union has no 'thread' member yet.
-    kind: 'ipc',
+    kind: 'thread',
     send(payload) {
       if (!closed) post(port, payload);
     },

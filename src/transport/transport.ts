@@ -6,8 +6,8 @@ import type { SharedKVError } from '../errors.js';
 
 /** Client side: a connection to the owner. */
 export interface Channel {
-  /** Which transport this is, for stats and errors. */
-  readonly kind: 'socket' | 'ipc';
+  /** Which transport this is, for stats and errors: a worker thread's MessagePort is `thread`. */
+  readonly kind: 'socket' | 'ipc' | 'thread';
   /** Sends one frame payload. */
   send(payload: Buffer): void;
   /** Closes the channel; `onClose` is called once. */
