@@ -10,8 +10,10 @@ import Keyv from 'keyv';
 import { Keyv as Keyv6 } from 'keyv6';
 import { KeyvSharedKV, sharedWrap } from '../../src/integrations/keyv.js';
 import type { Store } from '../../src/types.js';
-import { storeFactory, storeNames } from './stores.js';
+import { stopStores, storeFactory, storeNames } from './stores.js';
 import { vitestShim } from './vitest-shim.js';
+
+after(stopStores);
 
 for (const name of storeNames()) {
   describe(`keyv adapter (${name})`, () => {

@@ -1,9 +1,11 @@
 /** The metrics module on its own: names, types, one stats call per scrape, and `up` when the owner is gone. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { registerMetrics } from '../../src/integrations/metrics.js';
-import { storeFactory, storeNames } from './stores.js';
+import { stopStores, storeFactory, storeNames } from './stores.js';
+
+after(stopStores);
 
 for (const name of storeNames()) {
   describe(`metrics (${name})`, () => {

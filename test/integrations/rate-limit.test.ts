@@ -19,7 +19,9 @@ import { fastifyRateLimitStore } from '../../src/integrations/fastify-rate-limit
 import { RateLimiterSharedKV } from '../../src/integrations/rate-limiter-flexible.js';
 import { WindowCounter } from '../../src/integrations/window-counter.js';
 import type { Store } from '../../src/types.js';
-import { storeFactory, storeNames } from './stores.js';
+import { stopStores, storeFactory, storeNames } from './stores.js';
+
+after(stopStores);
 
 for (const name of storeNames()) {
   describe(`rate limiters (${name})`, () => {

@@ -15,13 +15,15 @@ import session from 'express-session';
 import Fastify from 'fastify';
 import { SessionStore } from '../../src/integrations/express-session.js';
 import type { Store } from '../../src/types.js';
-import { storeFactory, storeNames } from './stores.js';
+import { stopStores, storeFactory, storeNames } from './stores.js';
 
 declare module 'express-session' {
   interface SessionData {
     views?: number;
   }
 }
+
+after(stopStores);
 
 for (const name of storeNames()) {
   describe(`session store (${name})`, () => {

@@ -1,13 +1,17 @@
 /**
- * The soak in its CI size: `scripts/soak.ts --seconds 30` (4 workers, mixed traffic). Always asserted: no
- * process warning, no failed call, and the owner's heap after full GCs flat (slope under 1 MB/min after
- * warm-up), which is where a leak of per-call or per-client state shows within 30 s.
+ * The soak (`scripts/soak.ts`: an owner and 4 cluster workers with mixed traffic). Always asserted: no
+ * process warning (MaxListenersExceededWarning and the like, in the owner or any worker), no failed call,
+ * and the owner's heap after full GCs flat (slope under 1 MB/min after warm-up), which is where a leak of
+ * per-call or per-client state shows.
  *
- * RSS slope (< 1 MB/min) and event-loop delay p99 (< 20 ms above the machine's idle p99) are the
- * acceptance run's limits, `npm run soak -- --minutes 2`: RSS needs about a minute to reach its steady
- * state (V8 and malloc settle, value buffers are freed only by full GCs), so a 30-second window cannot judge
- * it, and a machine loaded by other processes makes the delay meaningless. They are asserted here only with
- * SHAREDKV_DEEP=1 (which runs the 2-minute soak) or SHAREDKV_SOAK_STRICT=1, and printed always.
+ * Two sizes:
+ * - the acceptance run, in CI (`.ci/run` exports SHAREDKV_SOAK_ACCEPTANCE=1) and with SHAREDKV_DEEP=1:
+ *   2 minutes, and strict: also RSS slope under 1 MB/min after a 1-minute warm-up and event-loop delay p99
+ *   under 20 ms (above the machine's idle p99; see scripts/soak.ts). RSS needs about a minute to reach its
+ *   steady state (V8 and malloc settle, value buffers are freed only by full GCs), so a shorter window
+ *   cannot judge it;
+ * - a developer's `npm test`: 30 s (SHAREDKV_SOAK_SECONDS), with RSS and delay printed, not asserted
+ *   (SHAREDKV_SOAK_STRICT=1 asserts them there too).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,9 +20,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/soak.ts', import.meta.url));
-const DEEP = process.env.SHAREDKV_DEEP === '1';
-const STRICT = DEEP || process.env.SHAREDKV_SOAK_STRICT === '1';
-const ARGS = DEEP ? ['--minutes', '2'] : ['--seconds', String(process.env.SHAREDKV_SOAK_SECONDS ?? 30)];
+const ACCEPTANCE = process.env.SHAREDKV_DEEP === '1' || process.env.SHAREDKV_SOAK_ACCEPTANCE === '1';
+const STRICT = ACCEPTANCE || process.env.SHAREDKV_SOAK_STRICT === '1';
+const ARGS = ACCEPTANCE ? ['--minutes', '2'] : ['--seconds', String(process.env.SHAREDKV_SOAK_SECONDS ?? 30)];
 
 describe('soak', () => {
   it(`scripts/soak.ts ${ARGS.join(' ')}: no warnings, no failed call, flat heap${STRICT ? ', flat RSS, responsive owner' : ''}`, {
