@@ -226,7 +226,8 @@ export class RpcLink {
 /** A Lock held by the worker's store; its methods run on the real Lock there. */
 class RemoteLock implements Lock {
   constructor(
-    private readonly link: RpcLink,
+    /** The link of the worker that holds the lock: a fenced write must run there. */
+    readonly link: RpcLink,
     /** The Lock's reference in the worker's table. */
     readonly ref: number,
     readonly name: string,
@@ -284,15 +285,49 @@ class RemoteSubscription<T> implements Subscription<T> {
   }
 }
 
-/** The Store API over an {@link RpcLink}; `namespace()` and `batch()` are recorded and replayed remotely. */
+/**
+ * The Store API over one or more {@link RpcLink}s; `namespace()` and `batch()` are recorded and replayed
+ * remotely. With several links (several worker processes), each step goes to the next worker in turn
+ * (calls made together in one synchronous run share a worker), so one test's steps run in different
+ * processes; objects a call returns (locks, semaphores, subscriptions) stay with
+ * the worker that made them, and a write fenced with a lock runs in the lock's worker.
+ */
 export class RemoteStore implements Store {
+  private readonly links: RpcLink[];
+
   constructor(
-    private readonly link: RpcLink,
+    link: RpcLink | RpcLink[],
     private readonly ns: string[] = [],
-  ) {}
+    /** The turn counter, shared with the namespaces made from this store. */
+    private readonly turn = { n: 0, moving: false },
+  ) {
+    this.links = Array.isArray(link) ? link : [link];
+  }
+
+  /** The worker for the next call. */
+  private pick(args: unknown[] = []): RpcLink {
+    for (const a of args) {
+      const fence = a !== null && typeof a === 'object' ? (a as { fence?: unknown }).fence : undefined;
+      if (fence instanceof RemoteLock) return fence.link;
+    }
+    // Calls made in the same synchronous run (a Promise.all of concurrent calls) share one worker, as one
+    // process's concurrent calls would: ordering per publisher holds. The next step goes to the next one.
+    if (!this.turn.moving) {
+      this.turn.moving = true;
+      queueMicrotask(() => {
+        this.turn.n++;
+        this.turn.moving = false;
+      });
+    }
+    return this.links[this.turn.n % this.links.length] as RpcLink;
+  }
+
+  private get link(): RpcLink {
+    return this.pick();
+  }
 
   private run<T>(method: string, args: unknown[]): Promise<T> {
-    return this.link.call(this.ns, method, args) as Promise<T>;
+    return this.pick(args).call(this.ns, method, args) as Promise<T>;
   }
 
   ready(...args: []): Promise<void> {
@@ -359,7 +394,7 @@ export class RemoteStore implements Store {
   }
   namespace(name: string): Store {
     // Validated by the worker's real namespace() on each call, which rejects a bad name.
-    return new RemoteStore(this.link, [...this.ns, name]);
+    return new RemoteStore(this.links, [...this.ns, name], this.turn);
   }
   publish(...args: [channel: string, message: unknown, options?: CallOptions]): Promise<number> {
     return this.run('publish', args);
@@ -378,7 +413,8 @@ export class RemoteStore implements Store {
   }
   semaphore(name: string, limit: number): Semaphore {
     // The real semaphore() throws at once on a bad limit; this one's methods reject with that error.
-    return new RemoteSemaphore(this.link, this.link.create(this.ns, 'semaphore', [name, limit]), name, limit);
+    const link = this.link;
+    return new RemoteSemaphore(link, link.create(this.ns, 'semaphore', [name, limit]), name, limit);
   }
   subscribe<T = unknown>(
     channel: string,
@@ -391,7 +427,8 @@ export class RemoteStore implements Store {
   ): Promise<Unsubscribe> | Subscription<T> {
     if (handler === undefined) {
       // The real call throws at once on a bad channel; this one's ready and next() reject with that error.
-      return new RemoteSubscription<T>(this.link, this.link.create(this.ns, 'subscribe', [channel]));
+      const link = this.link;
+      return new RemoteSubscription<T>(link, link.create(this.ns, 'subscribe', [channel]));
     }
     return this.run('subscribe', [channel, handler]);
   }
@@ -404,8 +441,9 @@ export class RemoteStore implements Store {
   ping(...args: [options?: CallOptions]): Promise<number> {
     return this.run('ping', args);
   }
-  close(): Promise<void> {
-    return this.run('close', []);
+  async close(): Promise<void> {
+    // Every worker's store: a call after close must be refused whichever worker it reaches.
+    await Promise.all(this.links.map((l) => l.call(this.ns, 'close', [])));
   }
 }
 
@@ -453,7 +491,15 @@ class RemoteBatch implements Batch {
     return this.add('persist', args);
   }
   exec(...args: [options?: CallOptions]): Promise<unknown[]> {
-    return this.link.call(this.ns, 'batch', args, this.ops) as Promise<unknown[]>;
+    // A batch with a write fenced by a lock runs in the worker that holds the lock.
+    let link = this.link;
+    for (const [, ...opArgs] of this.ops) {
+      for (const a of opArgs) {
+        const fence = a !== null && typeof a === 'object' ? (a as { fence?: unknown }).fence : undefined;
+        if (fence instanceof RemoteLock) link = fence.link;
+      }
+    }
+    return link.call(this.ns, 'batch', args, this.ops) as Promise<unknown[]>;
   }
 }
 
@@ -493,35 +539,39 @@ export async function conformanceOwner(): Promise<OwnerStore> {
 /** Waits for the worker, checks it is what the test asked for, and wraps everything in a handle. */
 async function handleOf(
   owner: OwnerStore,
-  endpoint: Endpoint,
+  endpoints: Endpoint[],
   expected: { isClusterWorker: boolean; channel: 'socket' | 'ipc' },
 ): Promise<StoreHandle> {
-  const link = new RpcLink(endpoint);
+  const links = endpoints.map((e) => new RpcLink(e));
   const close = async () => {
-    await endpoint.kill();
+    await Promise.all(endpoints.map((e) => e.kill()));
     await owner.close();
   };
   try {
-    const ready = await link.ready;
-    if (ready.isClusterWorker !== expected.isClusterWorker || ready.channel !== expected.channel) {
-      throw new Error(`the worker is not what was asked for: ${JSON.stringify(ready)}`);
+    for (const link of links) {
+      const ready = await link.ready;
+      if (ready.isClusterWorker !== expected.isClusterWorker || ready.channel !== expected.channel) {
+        throw new Error(`the worker is not what was asked for: ${JSON.stringify(ready)}`);
+      }
     }
   } catch (err) {
     await close();
     throw err;
   }
-  return { store: new RemoteStore(link), peer: owner, close };
+  return { store: new RemoteStore(links), peer: owner, close };
 }
 
 /**
  * Makes this process the owner, forks a real cluster worker that connects over `channel`, and returns the
  * worker's store (as a {@link RemoteStore}) with the owner's own store as its peer.
  */
-export async function clusterStore(channel: 'socket' | 'ipc'): Promise<StoreHandle> {
+export async function clusterStore(channel: 'socket' | 'ipc', workers = 1): Promise<StoreHandle> {
   const owner = await conformanceOwner();
   cluster.setupPrimary({ exec: CONFORMANCE_WORKER, execArgv: ['--import', 'tsx'], serialization: 'advanced' });
-  const worker = cluster.fork({ SHAREDKV_CONFORMANCE_CHANNEL: channel });
-  return handleOf(owner, workerEndpoint(worker), { isClusterWorker: true, channel });
+  const endpoints = Array.from({ length: workers }, () =>
+    workerEndpoint(cluster.fork({ SHAREDKV_CONFORMANCE_CHANNEL: channel })),
+  );
+  return handleOf(owner, endpoints, { isClusterWorker: true, channel });
 }
 
 /** Like {@link clusterStore}, with a child created by the owner's `fork()` (child_process.fork). */
@@ -532,7 +582,7 @@ export async function forkStore(channel: 'socket' | 'ipc'): Promise<StoreHandle>
     serialization: 'advanced',
     env: { ...process.env, SHAREDKV_CONFORMANCE_CHANNEL: channel },
   });
-  return handleOf(owner, childEndpoint(child), { isClusterWorker: false, channel });
+  return handleOf(owner, [childEndpoint(child)], { isClusterWorker: false, channel });
 }
 
 /**
@@ -548,5 +598,5 @@ export async function attachedStore(channel: 'socket' | 'ipc'): Promise<StoreHan
       env: { ...process.env, SHAREDKV_CONFORMANCE_CHANNEL: channel },
     }),
   );
-  return handleOf(owner, childEndpoint(child), { isClusterWorker: false, channel });
+  return handleOf(owner, [childEndpoint(child)], { isClusterWorker: false, channel });
 }
