@@ -16,6 +16,16 @@ export interface Caller {
   onPush: (message: unknown[]) => void;
   /** The near cache of this connection, when enabled (clients only). */
   near?: NearCache | undefined;
+  /**
+   * Connections to the owner lost so far (clients only). Locks and subscriptions compare it with the
+   * value they were made under to know that the owner has ended the session they belong to.
+   */
+  readonly lostConnections?: number;
+  /**
+   * Called when a new connection replaces a lost one (socket clients), before the calls that waited for
+   * it are sent, so that state the owner forgot with the old session can be registered again first.
+   */
+  onReconnect?: () => void;
 }
 
 /** Default per-call timeout in ms. */

@@ -2,8 +2,13 @@
  * Client side of pub/sub and watch: one router per connection fans pushed messages out to handlers.
  * The owner is told only when the first handler of a target arrives and the last one leaves, so any number
  * of local handlers cost one registration, and subscribe/unsubscribe cycles leave nothing behind.
+ *
+ * When a socket client reconnects, the owner has forgotten the old session's registrations; the router
+ * registers every live target again in the new connection's first frame, ahead of the calls that waited
+ * for it. Messages and changes that happened while no connection was up are not delivered: pub/sub and
+ * watch are at most once across a reconnect, as Redis pub/sub is.
  */
-import { badArgument, describe } from '../errors.js';
+import { badArgument, describe, SharedKVError } from '../errors.js';
 import { decodeValue, type Encoded } from '../protocol/codec.js';
 import type { Message, Subscription, Unsubscribe, WatchEvent } from '../types.js';
 import type { Caller } from './caller.js';
@@ -17,6 +22,8 @@ interface Target {
   handlers: Set<Handler>;
   /** Settles when the owner has registered the target. */
   ready: Promise<unknown>;
+  /** {@link Caller.lostConnections} when the registration was sent: the session it belongs to. */
+  session: number | undefined;
 }
 
 /** Fans pushes of one caller out to handlers. */
@@ -26,6 +33,42 @@ export class EventRouter {
 
   constructor(private readonly caller: Caller) {
     caller.onPush = (message) => this.dispatch(message);
+    const before = caller.onReconnect;
+    caller.onReconnect = () => {
+      this.register();
+      before?.();
+    };
+  }
+
+  /**
+   * Registers again, on a new connection, every target whose registration was made on an earlier one.
+   * Runs while the connection opens, so these calls leave right after `hello`. A target registered first
+   * during the outage is skipped: its own call is among the waiting ones. A re-registration lost with
+   * yet another connection is made again on the next one; any other failure is reported as a warning
+   * (the owner refused what it accepted before, so the handlers would otherwise fall silent unnoticed).
+   */
+  private register(): void {
+    const session = this.caller.lostConnections;
+    for (const [kind, map] of [
+      ['subscribe', this.subs],
+      ['watch', this.watches],
+    ] as const) {
+      for (const [target, t] of map) {
+        if (t.session === session) continue;
+        t.session = session;
+        t.ready = this.caller.call(kind, [target]);
+        t.ready.catch((err: unknown) => {
+          const code = err instanceof SharedKVError ? err.code : undefined;
+          if (code === 'ERR_SHAREDKV_DISCONNECTED' || code === 'ERR_SHAREDKV_CLOSED') return;
+          // Not registered in this session after all: the next reconnect tries again.
+          if (t.session === session) t.session = undefined;
+          process.emitWarning(
+            `sharedkv: could not ${kind} ${JSON.stringify(target)} again after a reconnect: ${String(err)}`,
+            { code: code ?? 'ERR_SHAREDKV_PROTOCOL' },
+          );
+        });
+      }
+    }
   }
 
   private dispatch(message: unknown[]): void {
@@ -35,9 +78,11 @@ export class EventRouter {
       if (!target) return;
       for (const h of target.handlers) {
         const n = h.prefix.length;
+        // Decoded per handler, so one handler's changes to the message are not seen by the next.
+        const value = decodeValue(bytes);
         invoke(() =>
           (h.fn as (m: unknown, c: string, p?: string) => void)(
-            decodeValue(bytes),
+            value,
             channel.slice(n),
             pattern === undefined ? undefined : pattern.slice(n),
           ),
@@ -65,7 +110,11 @@ export class EventRouter {
     const map = kind === 'subscribe' ? this.subs : this.watches;
     let t = map.get(target);
     if (!t) {
-      const created: Target = { handlers: new Set(), ready: this.caller.call(kind, [target]) };
+      const created: Target = {
+        handlers: new Set(),
+        session: this.caller.lostConnections,
+        ready: this.caller.call(kind, [target]),
+      };
       t = created;
       map.set(target, created);
       created.ready.catch(() => {

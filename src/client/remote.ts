@@ -7,6 +7,9 @@
  * `ERR_SHAREDKV_DISCONNECTED` (a write may or may not have been applied, so nothing is ever re-sent),
  * and the client dials again with capped exponential backoff. Calls issued while it is away wait for the
  * new connection within their own timeout; they were never sent, so sending them later is no retry.
+ * The new connection is a new session of the owner: its first frame carries `hello`, then whatever
+ * {@link RemoteCaller.onReconnect} re-registers (subscriptions, watches), then the waiting calls, so a
+ * call issued during the outage already finds the re-registered state.
  */
 import { describe, SharedKVError } from '../errors.js';
 import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
@@ -22,6 +25,8 @@ interface Pending {
   deadline: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** How many frames had been sent when the call was queued: it has left once more have been sent. */
+  frame: number;
 }
 
 /** Options of {@link RemoteCaller}. */
@@ -56,6 +61,10 @@ export class RemoteCaller implements Caller {
   private timer: NodeJS.Timeout | null = null;
   private redialTimer: NodeJS.Timeout | null = null;
   private redialDelay: number;
+  /** Frames sent so far, on any connection; every call queued before a frame is sent leaves in it. */
+  private frames = 0;
+  /** Queued calls that ended (timeout, abort) before they were sent: the next flush leaves them out. */
+  private readonly unsent = new Set<number>();
   private readonly opened: Promise<void>;
   private readonly timeout: number;
   private readonly maxPending: number;
@@ -86,34 +95,58 @@ export class RemoteCaller implements Caller {
   onPush: (message: unknown[]) => void = () => {};
 
   /**
-   * Called after a dropped connection has been replaced. The owner gave the old session's subscriptions,
-   * watches and locks up when it went, so whoever keeps such state re-registers it here.
+   * Called when a new connection replaces a dropped one, right after `hello` is queued and before the
+   * calls that waited for it. The owner gave the old session's subscriptions, watches and locks up when
+   * it went, so whoever keeps such state re-registers it here: calls made synchronously in this hook
+   * leave in the new connection's first frame, ahead of the waiting calls. It runs again for every new
+   * connection (also when the previous attempt failed during `hello`).
    */
   onReconnect: () => void = () => {};
+
+  /**
+   * Connections lost so far. A value read while a connection is up changes once that connection is gone,
+   * which is how a lock knows that the owner has ended the session that holds it. Every loss seen in the
+   * same turn as a reply is final (a protocol or auth error), so a grant read right after its reply is
+   * always counted on the connection that made it.
+   */
+  lostConnections = 0;
 
   /** The near cache of this connection, when enabled; emptied whenever the connection drops. */
   near: NearCache | undefined = undefined;
 
-  /** Takes a freshly opened channel into use: hello first (socket channels), then queued calls. */
+  /**
+   * Takes a freshly opened channel into use: its first frame carries hello (socket channels), then, on a
+   * reconnect, the re-registrations of {@link onReconnect}, then the calls queued while no channel was up.
+   */
   private async attach(channel: Channel): Promise<void> {
     if (this.state === 'closed') {
       channel.close();
       throw new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed');
     }
+    const resuming = this.state === 'reconnecting';
     this.channel = channel;
     channel.onFrame = (payload) => this.receive(payload);
     channel.onClose = (reason) => {
       if (this.channel === channel) this.lose(reason);
     };
-    if (this.options.hello) {
-      const hello = this.send('hello', [{ v: PROTOCOL_VERSION, token: this.options.hello.token, pid: process.pid }], {
-        timeout: 0,
-      });
-      // Calls issued before the connection opened are queued already; hello must lead them.
-      this.queue.unshift(this.queue.pop());
-      this.flushNow();
-      await hello;
+    const waiting = this.queue;
+    this.queue = [];
+    const hello = this.options.hello
+      ? this.send('hello', [{ v: PROTOCOL_VERSION, token: this.options.hello.token, pid: process.pid }], {
+          timeout: 0,
+        })
+      : undefined;
+    if (resuming) {
+      try {
+        this.onReconnect();
+      } catch (err) {
+        // The hook belongs to another layer; its failure must not stop the connection from opening.
+        process.emitWarning(err as Error);
+      }
     }
+    this.queue = this.queue.length === 0 ? waiting : this.queue.concat(waiting);
+    this.flushNow();
+    if (hello) await hello;
     // close() may have run while hello was in flight.
     if (this.isClosed()) return;
     this.state = 'open';
@@ -165,6 +198,7 @@ export class RemoteCaller implements Caller {
         deadline: timeout === 0 ? Number.POSITIVE_INFINITY : performance.now() + timeout,
         signal,
         onAbort: undefined,
+        frame: this.frames,
       };
       if (signal) {
         p.onAbort = () => this.expire(id, aborted(signal));
@@ -188,8 +222,15 @@ export class RemoteCaller implements Caller {
     this.flushScheduled = false;
     // Without a channel (connecting, or reconnecting between two connections) the queue waits.
     if (this.queue.length === 0 || !this.channel) return;
-    const items = this.queue;
+    let items = this.queue;
     this.queue = [];
+    if (this.unsent.size > 0) {
+      const unsent = this.unsent;
+      items = items.filter((item) => !unsent.has((item as unknown[])[0] as number));
+      unsent.clear();
+      if (items.length === 0) return;
+    }
+    this.frames++;
     this.channel.send(encodeFrame(items));
   }
 
@@ -205,7 +246,7 @@ export class RemoteCaller implements Caller {
     for (const item of items) {
       const [id, status, result] = item as [number, number, unknown];
       if (id === 0) {
-        if (status === PUSH) this.onPush(result as unknown[]);
+        if (status === PUSH) this.push(result as unknown[]);
         // An error about the connection itself (auth, protocol): everything pending fails with it.
         else if (status === ERR) this.lose(SharedKVError.fromWire(result));
         continue;
@@ -219,23 +260,67 @@ export class RemoteCaller implements Caller {
     }
   }
 
-  /** Rejects one call early (timeout, abort) and tells the owner to forget it if it waits there. */
+  /**
+   * Hands a pushed message on. One that cannot be handled (a value that does not decode) is reported as
+   * a warning and dropped: it must not keep the replies later in the same frame from their calls.
+   */
+  private push(message: unknown[]): void {
+    try {
+      this.onPush(message);
+    } catch (err) {
+      process.emitWarning(
+        err instanceof SharedKVError
+          ? err
+          : new SharedKVError(
+              'ERR_SHAREDKV_PROTOCOL',
+              `A message pushed by the owner could not be handled: ${String(err)}`,
+            ),
+      );
+    }
+  }
+
+  /**
+   * Rejects one call early (timeout, abort). A call not sent yet is left out of the next frame; one
+   * already sent (also one that left with `hello` on a connection still opening) is cancelled at the
+   * owner, so a lock or load it waits for there is not granted to a caller that gave up.
+   */
   private expire(id: number, err: SharedKVError): void {
     const p = this.calls.get(id);
     if (!p) return;
     this.calls.delete(id);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     p.reject(err);
-    if (this.state !== 'open') {
-      // Not sent yet (the connection is not up): drop it from the queue so it is never sent late.
-      this.queue = this.queue.filter((item) => (item as unknown[])[0] !== id);
+    if (!this.wasSent(p)) {
+      this.unsent.add(id);
       return;
     }
+    // A call sent on a connection that is gone was rejected when it went, and the owner forgot it then.
+    if (!this.channel) return;
     this.queue.push([0, 'cancel', [id]]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flushNow());
     }
+  }
+
+  private wasSent(p: Pending): boolean {
+    return this.frames > p.frame;
+  }
+
+  /**
+   * The error of a call whose deadline passed: `ERR_SHAREDKV_DISCONNECTED` when it could not even be sent
+   * because the connection is down (`data.sent` is false: it was certainly not applied), else
+   * `ERR_SHAREDKV_TIMEOUT` (the owner had it, or the first connection is still opening).
+   */
+  private timedOut(id: number, sent: boolean): SharedKVError {
+    if (!sent && this.state === 'reconnecting' && !this.channel) {
+      return new SharedKVError(
+        'ERR_SHAREDKV_DISCONNECTED',
+        `The connection to the owner is down and did not come back within the call's timeout: ${this.lostReason?.message}`,
+        { id, sent: false },
+      );
+    }
+    return new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out waiting for the owner', { id, sent });
   }
 
   /**
@@ -248,18 +333,8 @@ export class RemoteCaller implements Caller {
       const now = performance.now();
       let armed = false;
       for (const [id, p] of this.calls) {
-        if (p.deadline <= now) {
-          this.expire(
-            id,
-            this.state === 'reconnecting'
-              ? new SharedKVError(
-                  'ERR_SHAREDKV_DISCONNECTED',
-                  `The connection to the owner is down and did not come back within the call's timeout: ${this.lostReason?.message}`,
-                  { id },
-                )
-              : new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out waiting for the owner', { id }),
-          );
-        } else if (p.deadline !== Number.POSITIVE_INFINITY) armed = true;
+        if (p.deadline <= now) this.expire(id, this.timedOut(id, this.wasSent(p)));
+        else if (p.deadline !== Number.POSITIVE_INFINITY) armed = true;
       }
       if (!armed && this.timer) {
         clearInterval(this.timer);
@@ -275,6 +350,7 @@ export class RemoteCaller implements Caller {
    */
   private lose(reason: SharedKVError): void {
     if (this.state === 'closed' || this.state === 'lost') return;
+    this.lostConnections++;
     // Invalidations sent while the connection is down are lost: the near cache cannot be trusted any more.
     this.near?.clear();
     const wasUp = this.state === 'open' || this.state === 'reconnecting';
@@ -311,9 +387,7 @@ export class RemoteCaller implements Caller {
       .then((channel) => this.attach(channel))
       .then(
         () => {
-          if (this.state !== 'open') return;
-          this.redialDelay = this.options.backoff?.min ?? 20;
-          this.onReconnect();
+          if (this.state === 'open') this.redialDelay = this.options.backoff?.min ?? 20;
         },
         (err: unknown) => {
           if (this.state !== 'reconnecting') return;
@@ -331,9 +405,8 @@ export class RemoteCaller implements Caller {
 
   /** Rejects the calls that left on the lost connection; those still queued wait for the next one. */
   private rejectSent(reason: SharedKVError): void {
-    const queued = new Set(this.queue.map((item) => (item as unknown[])[0]));
     for (const [id, p] of this.calls) {
-      if (queued.has(id)) continue;
+      if (!this.wasSent(p)) continue;
       this.calls.delete(id);
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
       p.reject(reason);
@@ -342,6 +415,7 @@ export class RemoteCaller implements Caller {
 
   private rejectAll(reason: SharedKVError): void {
     this.queue = [];
+    this.unsent.clear();
     const calls = [...this.calls.values()];
     this.calls.clear();
     for (const p of calls) {

@@ -31,7 +31,17 @@ export interface SocketLimits {
   maxOutput?: number;
 }
 
+/** Frames up to this size are copied behind their header and written in one call (one syscall, no writev). */
+const COPY_LIMIT = 64 * 1024;
+
 function writeFrame(socket: net.Socket, payload: Buffer): void {
+  if (payload.length <= COPY_LIMIT) {
+    const buf = Buffer.allocUnsafe(payload.length + 4);
+    buf.writeUInt32BE(payload.length, 0);
+    buf.set(payload, 4);
+    socket.write(buf);
+    return;
+  }
   socket.cork();
   socket.write(frameHeader(payload.length));
   socket.write(payload);
@@ -40,6 +50,39 @@ function writeFrame(socket: net.Socket, payload: Buffer): void {
 
 function uncork(socket: net.Socket): void {
   socket.uncork();
+}
+
+/**
+ * A failure to read the byte stream as frames. The frame reader raises typed errors itself; anything
+ * else it throws (an allocation it could not make, a bug) still becomes `ERR_SHAREDKV_PROTOCOL`, so every
+ * error that leaves this transport has a stable code.
+ */
+function frameError(err: unknown): SharedKVError {
+  if (err instanceof SharedKVError) return err;
+  return new SharedKVError(
+    'ERR_SHAREDKV_PROTOCOL',
+    `Cannot read a frame from the stream: ${(err as Error)?.message ?? String(err)}`,
+    undefined,
+    { cause: err },
+  );
+}
+
+/** A connection that could not be made or broke, as `ERR_SHAREDKV_DISCONNECTED` with the OS error code. */
+function connectionError(path: string, err: unknown, what: string): SharedKVError {
+  if (err instanceof SharedKVError) return err;
+  const errno = (err as NodeJS.ErrnoException)?.code;
+  return new SharedKVError(
+    'ERR_SHAREDKV_DISCONNECTED',
+    `${what} ${path}: ${(err as Error)?.message ?? String(err)}`,
+    errno === undefined ? { path } : { path, errno },
+    { cause: err },
+  );
+}
+
+/** The OS error code (ENOENT, ECONNREFUSED …) behind a dial error, raw or wrapped by {@link connectionError}. */
+function errnoOf(err: unknown): string {
+  if (err instanceof SharedKVError) return errnoOf(err.cause);
+  return (err as NodeJS.ErrnoException | undefined)?.code ?? '';
 }
 
 /**
@@ -62,7 +105,7 @@ export function serveSocket(
     try {
       frames = reader.push(chunk);
     } catch (err) {
-      onError(err as SharedKVError);
+      onError(frameError(err));
       return;
     }
     for (const f of frames) {
@@ -112,7 +155,13 @@ export async function listenUnix(path: string, onSocket: (s: net.Socket) => void
   return server;
 }
 
-/** Connects to a Unix socket and returns a framed {@link Channel} once connected. */
+/**
+ * Connects to a Unix socket and returns a framed {@link Channel} once connected.
+ *
+ * @throws SharedKVError `ERR_SHAREDKV_DISCONNECTED` when the connection cannot be made, with the OS
+ * error code in `data.errno` and the OS error as `cause`. The channel closes with
+ * `ERR_SHAREDKV_DISCONNECTED` (connection errors) or `ERR_SHAREDKV_PROTOCOL` (bad frames).
+ */
 export function dialUnix(path: string, limits: SocketLimits = {}): Promise<Channel> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection(path);
@@ -136,20 +185,19 @@ export function dialUnix(path: string, limits: SocketLimits = {}): Promise<Chann
       channel.onClose(reason);
     };
     socket.setNoDelay(true);
+    const refused = (err: Error) => reject(connectionError(path, err, 'Cannot connect to'));
     socket.once('connect', () => {
-      socket.off('error', reject);
-      socket.on('error', (err) => {
-        fail(new SharedKVError('ERR_SHAREDKV_DISCONNECTED', `Connection to the owner failed: ${err.message}`));
-      });
+      socket.off('error', refused);
+      socket.on('error', (err) => fail(connectionError(path, err, 'Lost the connection to')));
       resolve(channel);
     });
-    socket.once('error', reject);
+    socket.once('error', refused);
     socket.on('data', (chunk: Buffer) => {
       let frames: Buffer[];
       try {
         frames = reader.push(chunk);
       } catch (err) {
-        fail(err as SharedKVError);
+        fail(frameError(err));
         return;
       }
       for (const f of frames) channel.onFrame(f);
@@ -175,15 +223,8 @@ export async function dialUnixUntil(path: string, limits: SocketLimits, waitMs: 
     try {
       return await dialUnix(path, limits);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (!NOT_YET.has(code)) {
-        throw new SharedKVError(
-          'ERR_SHAREDKV_DISCONNECTED',
-          `Cannot connect to ${path}: ${(err as Error).message}`,
-          { path, errno: code },
-          { cause: err },
-        );
-      }
+      const code = errnoOf(err);
+      if (!NOT_YET.has(code)) throw connectionError(path, err, 'Cannot connect to');
       const left = end - performance.now();
       if (left <= 0) {
         throw new SharedKVError(
