@@ -93,8 +93,14 @@ export function inThread(): boolean {
   return !isMainThread && parentPort !== null;
 }
 
-/** The socket a client parent left for this thread, if any. */
+/**
+ * The socket a client parent left for this thread, if any. A thread of the owner's own process gets none
+ * even when the owner also serves a socket (which leaves its path here too): it must ask the owner's
+ * BroadcastChannel, so that a thread the owner was given gets its private MessagePort, as documented.
+ */
 export function threadEnvironment(): ThreadEnvironment | undefined {
+  const owner = getEnvironmentData(OWNER_KEY) as { channel?: unknown } | undefined;
+  if (typeof owner?.channel === 'string') return undefined;
   const env = getEnvironmentData(ENV_KEY) as Partial<ThreadEnvironment> | undefined;
   if (!env || typeof env !== 'object' || env.v !== PROTOCOL_VERSION || typeof env.socket !== 'string') return undefined;
   return { v: env.v, socket: env.socket, token: typeof env.token === 'string' ? env.token : undefined };

@@ -1,31 +1,51 @@
 /**
- * Locks, pub/sub, watch and stored procedures across real processes: the test process owns the store
- * and drives clients (cluster workers on both data paths, and forked children) step by step.
+ * Locks, pub/sub, watch and stored procedures across real processes and threads: the test process owns
+ * the store and drives clients step by step on every transport: cluster workers on both data paths,
+ * forked children, worker threads of the owner (private MessagePort), and unrelated processes that reach
+ * the owner's public Unix socket.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Engine } from '../../src/engine/engine.js';
+import { lockTable } from '../../src/engine/commands/locks.js';
+import type { Engine, Session } from '../../src/engine/engine.js';
 import { connect, type OwnerStore } from '../../src/index.js';
-import { type AppMessage, forkWorker, killAll, nextEvent } from '../helpers/processes.js';
+import { type AppMessage, forkChild, forkWorker, killAll, nextEvent } from '../helpers/processes.js';
+import { cleanup, tsThread } from '../topology/helpers.js';
 
 const COORD = fileURLToPath(new URL('../fixtures/coord-worker.ts', import.meta.url));
 
+/** One client, process or thread, as the tests drive it. */
 type Proc = {
   send(msg: unknown): void;
   on(e: 'message', f: (m: unknown) => void): unknown;
   off(e: 'message', f: (m: unknown) => void): unknown;
-  kill(signal?: NodeJS.Signals): void;
-  pid: number;
+  /** Ends it abruptly: SIGKILL for a process, `terminate()` for a thread. */
+  kill(): void;
+  /** Stops it without ending it (SIGSTOP; a thread blocks in `Atomics.wait`), until {@link resume}. */
+  pause(): Promise<void>;
+  resume(): void;
+  /** True for the owner's session of this client. */
+  owns(s: Session): boolean;
   exited: Promise<unknown>;
 };
 
 let kv: OwnerStore;
+let engine: Engine;
 let nextId = 1;
+const dir = mkdtempSync(join(tmpdir(), 'skvc-'));
+const SOCKET = join(dir, 'kv.sock');
+const TOKEN = 'coordination-token';
 
 before(async () => {
-  kv = (await connect({ role: 'owner' })) as OwnerStore;
+  // The owner also serves a public socket, for the clients that are unrelated processes.
+  kv = (await connect({ role: 'owner', socket: SOCKET, token: TOKEN })) as OwnerStore;
+  engine = (kv as unknown as { server: { engine: Engine } }).server.engine;
   kv.define('transfer', (tx, from: string, to: string, n: number) => {
     tx.decr(from, n);
     tx.incr(to, n);
@@ -35,40 +55,89 @@ before(async () => {
 });
 
 after(async () => {
+  await cleanup();
   await killAll();
   await kv.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const transports = {
-  'cluster/socket': (env: Record<string, string> = {}) => wrapWorker({ SKV_CHANNEL: 'socket', ...env }),
-  'cluster/ipc': (env: Record<string, string> = {}) => wrapWorker({ SKV_CHANNEL: 'ipc', ...env }),
-  'fork/socket': (env: Record<string, string> = {}) => {
-    const child = kv.fork(COORD, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env } });
-    return ready({
-      send: (m) => child.send(m as never),
-      on: (e, f) => child.on(e, f),
-      off: (e, f) => child.off(e, f),
-      kill: (s) => child.kill(s ?? 'SIGKILL'),
-      pid: child.pid!,
-      exited: once(child, 'exit'),
-    });
+  'cluster/socket': () => wrapWorker({ SKV_CHANNEL: 'socket' }, (s) => s.label.startsWith('socket')),
+  'cluster/ipc': () => wrapWorker({ SKV_CHANNEL: 'ipc' }, (s) => s.label.includes('(ipc')),
+  'fork/socket': () => {
+    const child = kv.fork(COORD, [], { execArgv: ['--import', 'tsx'] });
+    return ready(processProc(child, child.pid!), (s) => s.label.startsWith('socket'));
   },
-} satisfies Record<string, (env?: Record<string, string>) => Promise<Proc>>;
+  thread: async () => {
+    const worker = kv.attachThread(tsThread(COORD));
+    const id = worker.threadId;
+    const exited = once(worker, 'exit');
+    let paused: Int32Array | null = null;
+    const p: Proc = {
+      send: (m) => worker.postMessage(m),
+      on: (e, f) => worker.on(e, f),
+      off: (e, f) => worker.off(e, f),
+      kill: () => void worker.terminate(),
+      async pause() {
+        const flag = new Int32Array(new SharedArrayBuffer(4));
+        const { waiting, result } = stepWaiting(p, 'pause', { flag: flag.buffer }, 'paused');
+        // Its result only says that the thread runs again; the next step's answer says it too.
+        result.catch(() => {});
+        paused = flag;
+        await waiting;
+      },
+      resume() {
+        if (!paused) return;
+        Atomics.store(paused, 0, 1);
+        Atomics.notify(paused, 0);
+        paused = null;
+      },
+      // The owner labels a thread's port session with the thread's id.
+      owns: (s) => s.label.startsWith(`thread ${id} `),
+      exited,
+    };
+    // owns() already asks for the thread's MessagePort (a socket session has another label).
+    return ready(p, () => true);
+  },
+  socket: () => {
+    // A plain child process, not attached to the owner: it reaches it only through the public socket.
+    const child = forkChild({ SKV_SOCKET: SOCKET, SKV_TOKEN: TOKEN }, COORD);
+    return ready(processProc(child, child.pid!), (s) => s.label.startsWith('socket'));
+  },
+} satisfies Record<string, () => Promise<Proc>>;
 
-async function wrapWorker(env: Record<string, string>): Promise<Proc> {
-  const w = forkWorker(env, COORD);
-  return ready({
-    send: (m) => w.send(m as never),
-    on: (e, f) => w.on(e, f),
-    off: (e, f) => w.off(e, f),
-    kill: (s) => w.process.kill(s ?? 'SIGKILL'),
-    pid: w.process.pid!,
-    exited: once(w, 'exit'),
-  });
+type Transport = keyof typeof transports;
+
+/** A process client: signals do the killing and the pausing; its socket peers say their pid in `hello`. */
+function processProc(proc: ChildProcess, pid: number): Proc {
+  return {
+    send: (m) => proc.send(m as never),
+    on: (e, f) => proc.on(e, f),
+    off: (e, f) => proc.off(e, f),
+    kill: () => proc.kill('SIGKILL'),
+    pause: async () => void proc.kill('SIGSTOP'),
+    resume: () => void proc.kill('SIGCONT'),
+    owns: (s) => s.pid === pid || s.label.endsWith(`pid ${pid})`),
+    exited: once(proc, 'exit'),
+  };
 }
 
-async function ready(p: Proc): Promise<Proc> {
-  await nextEvent(p as never, 'ready', 30_000);
+function wrapWorker(env: Record<string, string>, via: (s: Session) => boolean): Promise<Proc> {
+  const w = forkWorker(env, COORD);
+  const p = processProc(w.process, w.process.pid!);
+  return ready({ ...p, on: (e, f) => w.on(e, f), off: (e, f) => w.off(e, f) }, via);
+}
+
+/**
+ * Resolves once the client said it is ready, checking that the owner serves it on the transport under
+ * test (`via`: a property of its session, such as a thread's port or the public socket).
+ */
+async function ready(p: Proc, via: (s: Session) => boolean): Promise<Proc> {
+  // Generous: on a loaded 2-core machine eight clients starting at once (tsx included) can take a minute.
+  await nextEvent(p as never, 'ready', 90_000);
+  const mine = [...engine.sessions].filter((s) => p.owns(s));
+  assert.equal(mine.length, 1, 'the owner holds exactly one session of the client');
+  assert.ok(via(mine[0]!), `served on the transport under test (${mine[0]!.label})`);
   return p;
 }
 
@@ -91,14 +160,14 @@ function step(p: Proc, what: string, params: Record<string, unknown> = {}, event
   });
 }
 
-/** Like step, but resolves with both the 'waiting' acknowledgement and the final result promise. */
-function stepWaiting(p: Proc, what: string, params: Record<string, unknown>) {
+/** Like step, but resolves with both the acknowledgement (`ack`) and the final result promise. */
+function stepWaiting(p: Proc, what: string, params: Record<string, unknown>, ack = 'waiting') {
   const id = nextId;
   const result = step(p, what, params);
   const waiting = new Promise<void>((resolve) => {
     const on = (m: unknown) => {
       const msg = m as AppMessage;
-      if (msg?.app && msg.event === 'waiting' && msg.id === id) {
+      if (msg?.app && msg.event === ack && msg.id === id) {
         p.off('message', on);
         resolve();
       }
@@ -116,13 +185,30 @@ async function waitUntil(cond: () => Promise<boolean>, ms = 5000): Promise<void>
   }
 }
 
-for (const [name, spawn] of Object.entries(transports)) {
+for (const [name, spawn] of Object.entries(transports) as Array<[Transport, () => Promise<Proc>]>) {
   describe(`coordination over ${name}`, () => {
-    it('kill -9 of a holder of 100 locks frees them at once; waiters acquire in arrival order', async () => {
-      const victim = await spawn();
+    // Starting a client (tsx included) costs about a second on a loaded 2-core machine, most of each test's
+    // time: the six clients start together. The victim and the paused holder are used up by their tests;
+    // the four others are shared by the later tests, which use keys and channels of their own.
+    let victim: Proc;
+    let holder: Proc;
+    let shared: Proc[];
+    before(async () => {
+      const procs = await Promise.all(Array.from({ length: 6 }, () => spawn()));
+      victim = procs[0]!;
+      holder = procs[1]!;
+      shared = procs.slice(2);
+    });
+    after(async () => {
+      const all = [victim, holder, ...shared].filter((p) => p !== undefined);
+      for (const p of all) p.kill();
+      await Promise.all(all.map((p) => p.exited));
+    });
+
+    it('kill -9 of a holder of 100 locks frees them at once; waiters acquire in arrival order', async (t) => {
       const names = Array.from({ length: 100 }, (_, i) => `L${i}`);
       await step(victim, 'lockMany', { names, ttl: 60_000 });
-      const waiters = await Promise.all([spawn(), spawn(), spawn()]);
+      const waiters = shared.slice(0, 3);
       const results: Array<Promise<AppMessage>> = [];
       for (const w of waiters) {
         const { waiting, result } = stepWaiting(w, 'lock', { name: 'L0', ttl: 100, wait: 30_000 });
@@ -133,28 +219,41 @@ for (const [name, spawn] of Object.entries(transports)) {
       }
       // "The owner noticing" is the moment the victim's session closes in the owner's engine.
       let noticed = Number.POSITIVE_INFINITY;
-      const engine = (kv as unknown as { server: { engine: Engine } }).server.engine;
-      const before = new Set(engine.sessions);
-      engine.onSessionClose.push((s) => {
-        if (
-          before.has(s) &&
-          noticed === Number.POSITIVE_INFINITY &&
-          (s.pid === victim.pid || s.label.includes(`pid ${victim.pid}`))
-        ) {
+      let heldWhenNoticed: string[] = [];
+      const open = new Set(engine.sessions);
+      const table = lockTable(engine).locks;
+      const onClose = (s: Session) => {
+        if (open.has(s) && noticed === Number.POSITIVE_INFINITY && victim.owns(s)) {
           noticed = performance.now();
+          // This hook runs right after the engine's own clean-up, in the same synchronous step.
+          heldWhenNoticed = names.slice(1).filter((n) => table.has(n));
         }
-      });
-      victim.kill('SIGKILL');
-      await victim.exited;
+      };
+      engine.onSessionClose.push(onClose);
+      const killedAt = performance.now();
+      victim.kill();
+      // Not waiting for the exit event first: a thread's port closes well before its 'exit' is emitted.
       await waitUntil(async () => noticed !== Number.POSITIVE_INFINITY, 10_000);
-      // Every one of the other 99 locks is free (tryLock succeeds) within 50 ms of the owner noticing.
+      // The other 99 locks were freed in the very step in which the owner noticed (0 ms)...
+      assert.deepEqual(heldWhenNoticed, []);
+      // ...and every one of them can be taken through the store. How long that probe took after the owner
+      // noticed is printed, not asserted: it measures this process's scheduling (a loaded 2-core machine
+      // stalls it for tens of ms), not the release.
+      let freedAt = 0;
       await waitUntil(async () => {
         const locks = await Promise.all(names.slice(1).map((n) => kv.tryLock(n)));
+        // All 99 were free by now (the releases below are the probe's own cost, not measured).
+        freedAt = performance.now();
         await Promise.all(locks.map((l) => l?.release()));
         return locks.every((l) => l !== null);
       }, 2000);
-      const freedIn = performance.now() - noticed;
-      assert.ok(freedIn < 50, `freed in ${freedIn.toFixed(1)} ms`);
+      const freedIn = freedAt - noticed;
+      engine.onSessionClose.splice(engine.onSessionClose.indexOf(onClose), 1);
+      await victim.exited;
+      t.diagnostic(
+        `${name}: owner noticed ${(noticed - killedAt).toFixed(1)} ms after the kill; ` +
+          `all 99 other locks free at once, all taken through the store ${freedIn.toFixed(1)} ms after noticing`,
+      );
       // The waiters got L0 in the order they asked (each lease is 100 ms, then the next one gets it).
       const got = await Promise.all(results);
       const order = got.map((g) => g.at as number);
@@ -164,18 +263,15 @@ for (const [name, spawn] of Object.entries(transports)) {
       );
       const tokens = got.map((g) => g.token as number);
       assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, 'fencing tokens increase');
-      for (const w of waiters) w.kill();
-      await Promise.all(waiters.map((w) => w.exited));
     });
 
     it('a holder paused past its lease has all 1,000 fenced writes refused', async () => {
-      const holder = await spawn();
       const first = await step(holder, 'lock', { name: 'fence', ttl: 150, wait: 1000 });
-      holder.kill('SIGSTOP');
+      await holder.pause();
       await new Promise((r) => setTimeout(r, 300));
       const next = await kv.lock('fence', { ttl: 60_000 });
       assert.ok(next.token > (first.token as number));
-      holder.kill('SIGCONT');
+      holder.resume();
       const r = await step(holder, 'fencedWrites', { name: 'fence', n: 1000 });
       assert.equal(r.accepted, 0);
       assert.deepEqual(r.codes, ['ERR_SHAREDKV_LOCK_LOST']);
@@ -188,7 +284,7 @@ for (const [name, spawn] of Object.entries(transports)) {
     });
 
     it('withLock releases when fn throws; an aborted wait leaves no waiter behind', async () => {
-      const p = await spawn();
+      const p = shared[0]!;
       const r = await step(p, 'withLockThrows');
       assert.equal(r.err, 'boom');
       assert.equal(r.free, true);
@@ -200,13 +296,11 @@ for (const [name, spawn] of Object.entries(transports)) {
       const again = await kv.tryLock('aborted');
       assert.notEqual(again, null);
       await again?.release();
-      p.kill();
-      await p.exited;
     });
 
     it('pub/sub and watch: every message once, in order per publisher; nothing after unsubscribe', async () => {
-      const subs = await Promise.all([spawn(), spawn()]);
-      const pubs = await Promise.all([spawn(), spawn()]);
+      const subs = shared.slice(0, 2);
+      const pubs = shared.slice(2, 4);
       for (const s of subs) {
         await step(s, 'subscribe', { channel: 'news' });
         await step(s, 'watch', { pattern: 'seq:*' });
@@ -248,21 +342,17 @@ for (const [name, spawn] of Object.entries(transports)) {
       }
       const after = await step(pubs[0]!, 'publish', { channel: 'news', n: 10, tag: 'late' });
       assert.equal(after.receivers, 0);
-      for (const p of [...subs, ...pubs]) p.kill();
-      await Promise.all([...subs, ...pubs].map((p) => p.exited));
     });
 
     it('10,000 subscribe/unsubscribe cycles leave no listener and no registration behind', async () => {
-      const p = await spawn();
+      const p = shared[1]!;
       const r = await step(p, 'subUnsubLoop', { n: 10_000 });
       assert.equal(r.warnings, 0);
       assert.equal(r.receivers, 0);
-      p.kill();
-      await p.exited;
     });
 
     it('a stored procedure runs atomically; one that throws midway leaves no partial write', async () => {
-      const p = await spawn();
+      const p = shared[3]!;
       await kv.mset({ acctA: 10, acctB: 0 });
       const ok = await step(p, 'call', { name: 'transfer', args: ['acctA', 'acctB', 4] });
       assert.equal(ok.value, 4);
@@ -271,8 +361,6 @@ for (const [name, spawn] of Object.entries(transports)) {
       assert.deepEqual(await kv.mget(['acctA', 'acctB']), [6, 4]);
       const missing = await step(p, 'call', { name: 'nope', args: [] });
       assert.equal(missing.code, 'ERR_SHAREDKV_BAD_ARGUMENT');
-      p.kill();
-      await p.exited;
     });
   });
 }
@@ -285,5 +373,15 @@ describe('many workers', () => {
     assert.equal(await kv.get('rmw-counter'), 8000);
     for (const w of workers) w.kill();
     await Promise.all(workers.map((w) => w.exited));
+  });
+
+  it('threads, socket clients and cluster workers together: 6 x 300 withLock sections end exact', async () => {
+    await kv.del('rmw-mixed');
+    const kinds: Transport[] = ['thread', 'thread', 'socket', 'socket', 'cluster/socket', 'cluster/ipc'];
+    const clients = await Promise.all(kinds.map((k) => transports[k]()));
+    await Promise.all(clients.map((c) => step(c, 'withLockRmw', { n: 300, key: 'rmw-mixed' })));
+    assert.equal(await kv.get('rmw-mixed'), 1800);
+    for (const c of clients) c.kill();
+    await Promise.all(clients.map((c) => c.exited));
   });
 });
