@@ -6,7 +6,8 @@
  *   GC forced every 5 s (value buffers live outside the V8 heap and are freed only by full GCs, so raw RSS
  *   saws up and down by tens of MB over a minute; the raw slope, from a sample every 250 ms, is reported
  *   beside it, with the heap's);
- * - event-loop delay p99 of the owner (`monitorEventLoopDelay`, after warm-up);
+ * - event-loop delay p99 of the owner (`monitorEventLoopDelay`, after warm-up), with its event-loop
+ *   utilization and the machine's load average beside it, to tell a busy owner from a busy machine;
  * - process warnings (MaxListenersExceededWarning and the like) in the owner and in every worker;
  * - call errors seen by the workers.
  *
@@ -28,7 +29,8 @@
 import { spawnSync } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { availableParallelism, loadavg } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -139,6 +141,7 @@ const settled: Array<{ t: number; rss: number; heap: number }> = [];
 let nextGc = GC_EVERY;
 
 const start = performance.now();
+let elu = performance.eventLoopUtilization();
 const samples: Array<{ t: number; rss: number; heap: number }> = [];
 const loop = monitorEventLoopDelay({ resolution: RESOLUTION });
 let loopStarted = false;
@@ -155,6 +158,7 @@ const sampler = setInterval(() => {
   if (!loopStarted && t >= warmup) {
     loopStarted = true;
     loop.enable();
+    elu = performance.eventLoopUtilization();
   }
   if (!values.json && Math.floor(t) % 10 === 0 && Math.abs(t - Math.round(t)) < 0.13) {
     const mb = (n: number) => (n / 2 ** 20).toFixed(1);
@@ -167,6 +171,10 @@ const sampler = setInterval(() => {
 await new Promise((r) => setTimeout(r, seconds * 1000));
 clearInterval(sampler);
 loop.disable();
+// How busy the owner's loop was after warm-up, and how busy the machine: a delay p99 far above the limit
+// with a loop mostly idle and a load average above the core count is the machine's, not the owner's.
+const utilization = performance.eventLoopUtilization(elu).utilization;
+const [load1] = loadavg();
 
 const reports = await Promise.all(
   procs.map(async (w) => {
@@ -223,6 +231,9 @@ const report = {
   eventLoopDelayMaxMs: +Math.max(0, loop.max / 1e6 - RESOLUTION).toFixed(2),
   idleEventLoopDelayP99Ms: +idleP99.toFixed(2),
   eventLoopDelayP99ExcessMs: +excess.toFixed(2),
+  eventLoopUtilization: +utilization.toFixed(3),
+  loadAverage1m: +(load1 ?? 0).toFixed(1),
+  cpus: availableParallelism(),
   warnings,
   errors,
 };
