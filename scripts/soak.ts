@@ -241,7 +241,10 @@ const failures: string[] = [];
 if (rssSlope > maxSlope) failures.push(`RSS slope ${rssSlope.toFixed(3)} MB/min > ${maxSlope}`);
 if (settledHeapSlope > maxSlope)
   failures.push(`heap (after GC) slope ${settledHeapSlope.toFixed(3)} MB/min > ${maxSlope}`);
-if (excess > maxP99) failures.push(`event-loop delay p99 ${excess.toFixed(2)} ms above idle > ${maxP99}`);
+// The acceptance limit is on the loop's own p99; the idle p99 is reported next to it to show how much of
+// it the machine (other processes) accounts for.
+if (p99 > maxP99)
+  failures.push(`event-loop delay p99 ${p99.toFixed(2)} ms > ${maxP99} (idle p99 ${idleP99.toFixed(2)} ms)`);
 if (warnings.length > 0) failures.push(`${warnings.length} warnings`);
 if (Object.keys(errors).length > 0) failures.push(`call errors: ${JSON.stringify(errors)}`);
 console.log(JSON.stringify({ ...report, ok: failures.length === 0, failures }, null, values.json ? undefined : 2));

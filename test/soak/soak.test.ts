@@ -7,7 +7,7 @@
  * Two sizes:
  * - the acceptance run, in CI (`.ci/run` exports SHAREDKV_SOAK_ACCEPTANCE=1) and with SHAREDKV_DEEP=1:
  *   2 minutes, and strict: also RSS slope under 1 MB/min after a 1-minute warm-up and event-loop delay p99
- *   under 20 ms (above the machine's idle p99; see scripts/soak.ts). RSS needs about a minute to reach its
+ *   under 20 ms (the idle p99 before traffic is printed beside it; see scripts/soak.ts). RSS needs about a minute to reach its
  *   steady state (V8 and malloc settle, value buffers are freed only by full GCs), so a shorter window
  *   cannot judge it;
  * - a developer's `npm test`: 30 s (SHAREDKV_SOAK_SECONDS), with RSS and delay printed, not asserted
@@ -45,8 +45,8 @@ describe('soak', () => {
     if (STRICT) {
       assert.ok(report.rssSlopeMBPerMin < 1, `RSS slope ${report.rssSlopeMBPerMin} MB/min`);
       assert.ok(
-        report.eventLoopDelayP99ExcessMs < 20,
-        `event-loop delay p99 ${report.eventLoopDelayP99ExcessMs} ms above idle`,
+        report.eventLoopDelayP99Ms < 20,
+        `event-loop delay p99 ${report.eventLoopDelayP99Ms} ms (idle p99 ${report.idleEventLoopDelayP99Ms} ms)`,
       );
       assert.equal(code, 0, `soak failed: ${JSON.stringify(report.failures)}`);
     } else {
