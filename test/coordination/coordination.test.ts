@@ -375,12 +375,12 @@ describe('many workers', () => {
     await Promise.all(workers.map((w) => w.exited));
   });
 
-  it('threads, socket clients and cluster workers together: 6 x 300 withLock sections end exact', async () => {
+  it('threads, socket clients and cluster workers together: 6 x 500 withLock sections end exact', async () => {
     await kv.del('rmw-mixed');
     const kinds: Transport[] = ['thread', 'thread', 'socket', 'socket', 'cluster/socket', 'cluster/ipc'];
     const clients = await Promise.all(kinds.map((k) => transports[k]()));
-    await Promise.all(clients.map((c) => step(c, 'withLockRmw', { n: 300, key: 'rmw-mixed' })));
-    assert.equal(await kv.get('rmw-mixed'), 1800);
+    await Promise.all(clients.map((c) => step(c, 'withLockRmw', { n: 500, key: 'rmw-mixed' })));
+    assert.equal(await kv.get('rmw-mixed'), 3000);
     for (const c of clients) c.kill();
     await Promise.all(clients.map((c) => c.exited));
   });
