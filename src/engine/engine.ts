@@ -8,6 +8,7 @@ import { SharedKVError } from '../errors.js';
 import type { Encoded } from '../protocol/codec.js';
 import { commands } from './commands/index.js';
 import { ExpiryHeap } from './expiry.js';
+import { SHARDS, ShardedMap } from './shards.js';
 import { type CommandContext, type CommandSpec, PENDING, type Push, type Reply } from './table.js';
 
 /** A stored key. */
@@ -16,6 +17,8 @@ export interface Entry {
   v: Encoded;
   /** Expiry time on the engine clock in ms; 0 when the key does not expire. */
   exp: number;
+  /** Last access on the engine's access counter; kept only under the LRU eviction policies. */
+  a?: number;
 }
 
 /** Per-connection state the engine keeps so it can clean up when the peer goes away. */
@@ -95,11 +98,18 @@ export interface EngineTimer {
 
 /** Approximate fixed cost of one key in the Map, for the `bytes` estimate. */
 const ENTRY_OVERHEAD = 64;
+/**
+ * Shards whose least recently used key an LRU eviction compares. Each shard keeps its keys in access order
+ * (a read moves a key to the end of its shard), so every candidate is already the oldest of its shard;
+ * the victim is the oldest of 16 such keys (Redis samples 5 random keys).
+ */
+const LRU_SAMPLES = 16;
 
 /** The store's data and command dispatch. */
 export class Engine {
   readonly now: () => number;
-  readonly data = new Map<string, Entry>();
+  /** The keys, in {@link SHARDS} small Maps so that no rehash stalls the owner (see shards.ts). */
+  readonly data = new ShardedMap<Entry>();
   private readonly heap = new ExpiryHeap();
   private volatileCount = 0;
   private nextSession = 1;
@@ -149,11 +159,13 @@ export class Engine {
 
   private readonly maxKeys: number;
   private readonly maxBytes: number;
+  /** Access counter of the LRU policies: every read and write of a key stamps it on the entry. */
+  private accesses = 0;
   private readonly maxValueBytes: number;
   private readonly policy: EvictionPolicy;
   /** True when a key or byte bound is set: write commands then run as transactions so a refusal is clean. */
   private readonly bounded: boolean;
-  /** True when reads must refresh recency (LRU policies): the Map's order is the recency order. */
+  /** True when reads must refresh recency (LRU policies): each shard's order is its recency order. */
   private readonly lru: boolean;
   evicted = 0;
 
@@ -306,16 +318,18 @@ export class Engine {
 
   /** The live entry of `key`, removing it first if its ttl has passed (lazy expiry). */
   read(key: string): Entry | undefined {
-    const e = this.data.get(key);
+    const shard = this.data.shardOf(key);
+    const e = shard.get(key);
     if (e === undefined) return undefined;
     if (e.exp !== 0 && e.exp <= this.now()) {
       this.expireKey(key, e);
       return undefined;
     }
     if (this.lru) {
-      // Re-inserting moves the key to the end of the Map: the Map's order is least to most recently used.
-      this.data.delete(key);
-      this.data.set(key, e);
+      // Re-inserting moves the key to the end of its shard: each shard's order is least to most recently used.
+      shard.delete(key);
+      shard.set(key, e);
+      e.a = ++this.accesses;
     }
     return e;
   }
@@ -332,7 +346,8 @@ export class Engine {
         { key, bytes: entry.v.length, limit: this.maxValueBytes },
       );
     }
-    const prev = this.data.get(key);
+    const shard = this.data.shardOf(key);
+    const prev = shard.get(key);
     if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
     // A ttl-only change keeps the same bytes and is not a change of value.
     if (op !== null && (entry || prev) && this.observers.length + this.ttlObservers.length > 0) {
@@ -347,19 +362,23 @@ export class Engine {
       if (prev.exp !== 0) this.volatileCount--;
     }
     if (entry) {
-      if (prev && this.lru) this.data.delete(key);
-      this.data.set(key, entry);
+      if (this.lru) {
+        // Deleted first, so the key moves to the end of its shard (the most recently used).
+        if (prev) this.data.deleteIn(shard, key);
+        entry.a = ++this.accesses;
+      }
+      this.data.setIn(shard, key, entry);
       this.bytes += size(key, entry);
       if (entry.exp !== 0) {
         this.volatileCount++;
         if (!prev || prev.exp !== entry.exp) {
           this.heap.push(entry.exp, key);
           // The new expiry is the soonest: have the sweep run then, so watchers hear of it on time.
-          if (this.heap.peek()?.at === entry.exp && this.onWake) this.onWake(entry.exp - this.now());
+          if (this.heap.topAt() === entry.exp && this.onWake) this.onWake(entry.exp - this.now());
         }
       }
     } else if (prev) {
-      this.data.delete(key);
+      this.data.deleteIn(shard, key);
     }
     if (entry && op !== null && this.bounded && (this.data.size > this.maxKeys || this.bytes > this.maxBytes)) {
       this.makeRoom(key);
@@ -401,16 +420,44 @@ export class Engine {
         return top.key !== except ? top.key : this.scanVolatile(except);
       }
     }
-    if (this.policy === 'allkeys-lru') {
-      for (const k of this.data.keys()) if (k !== except) return k;
-      return undefined;
-    }
-    return this.scanVolatile(except);
+    if (this.policy === 'allkeys-lru') return this.leastRecentlyUsed(except, false);
+    return this.leastRecentlyUsed(except, true);
   }
 
+  /** The first volatile key of the shard walk (volatile-ttl when the soonest to expire is `except`). */
   private scanVolatile(except: string): string | undefined {
-    for (const [k, e] of this.data) if (e.exp !== 0 && k !== except) return k;
+    for (const shard of this.data.shards) {
+      if (shard.size > 0) for (const [k, e] of shard) if (e.exp !== 0 && k !== except) return k;
+    }
     return undefined;
+  }
+
+  /**
+   * Approximate LRU (as Redis's): from a random shard on, the least recently used eligible key of each of
+   * {@link LRU_SAMPLES} non-empty shards, and of those the oldest. Exact while the store has at most that
+   * many non-empty shards. `volatile`: only keys with a ttl are eligible.
+   */
+  private leastRecentlyUsed(except: string, volatile: boolean): string | undefined {
+    const shards = this.data.shards;
+    const start = Math.floor(Math.random() * SHARDS);
+    let best: string | undefined;
+    let bestAt = Number.POSITIVE_INFINITY;
+    let sampled = 0;
+    for (let j = 0; j < SHARDS && sampled < LRU_SAMPLES; j++) {
+      const shard = shards[(start + j) % SHARDS]!;
+      if (shard.size === 0) continue;
+      for (const [k, e] of shard) {
+        if (k === except || (volatile && e.exp === 0)) continue;
+        const at = e.a ?? 0;
+        if (at < bestAt) {
+          best = k;
+          bestAt = at;
+        }
+        sampled++;
+        break;
+      }
+    }
+    return best;
   }
 
   private expireKey(key: string, _e: Entry): void {
@@ -436,14 +483,15 @@ export class Engine {
     const now = this.now();
     let done = 0;
     for (;;) {
-      const top = this.heap.peek();
-      if (!top || top.at > now) break;
+      const at = this.heap.topAt();
+      if (at > now) break;
       if (done >= budget) return true;
+      const key = this.heap.topKey();
       this.heap.pop();
       done++;
-      const e = this.data.get(top.key);
+      const e = this.data.get(key);
       // Stale heap items (the key was deleted or got another ttl) are dropped here.
-      if (e && e.exp === top.at) this.expireKey(top.key, e);
+      if (e && e.exp === at) this.expireKey(key, e);
     }
     if (this.heap.length > 1024 && this.heap.length > 4 * this.volatileCount) this.compactHeap();
     for (const t of this.timers) t.tick(now);
@@ -453,15 +501,16 @@ export class Engine {
   /** Time in ms until the next key expires or timer is due, or undefined when nothing is scheduled. */
   nextExpiry(): number | undefined {
     const now = this.now();
-    const top = this.heap.peek();
-    let at = top ? top.at : Number.POSITIVE_INFINITY;
+    let at = this.heap.topAt();
     for (const t of this.timers) at = Math.min(at, t.next() ?? Number.POSITIVE_INFINITY);
     return at === Number.POSITIVE_INFINITY ? undefined : Math.max(0, at - now);
   }
 
   private compactHeap(): void {
     const live: Array<{ at: number; key: string }> = [];
-    for (const [key, e] of this.data) if (e.exp !== 0) live.push({ at: e.exp, key });
+    this.data.forEach((e, key) => {
+      if (e.exp !== 0) live.push({ at: e.exp, key });
+    });
     this.heap.rebuild(live);
   }
 
@@ -492,7 +541,9 @@ export class Engine {
     }
     if (prefix === '') return this.data.size;
     let n = 0;
-    for (const key of this.data.keys()) if (key.startsWith(prefix)) n++;
+    this.data.forEach((_e, key) => {
+      if (key.startsWith(prefix)) n++;
+    });
     return n;
   }
 

@@ -52,6 +52,32 @@ describe('memory bounds', () => {
     assert.ok(engine.stats().evicted > 10_000);
   });
 
+  it('allkeys-lru at scale (sampled, per shard): keys read recently survive a flood of new keys', () => {
+    const { run, engine } = engineWith({ maxKeys: 10_000, evictionPolicy: 'allkeys-lru' });
+    const value = encodeValue(1);
+    for (let i = 0; i < 10_000; i++) run('set', `cold:${i}`, value);
+    const hot = Array.from({ length: 1_000 }, (_, i) => `cold:${i * 7}`);
+    for (let i = 0; i < 30_000; i++) {
+      // Every 100 writes, all hot keys are read again: they are never among the least recently used.
+      if (i % 100 === 0) for (const k of hot) assert.ok(run('get', k), `${k} was evicted`);
+      run('set', `new:${i}`, value);
+    }
+    assert.equal(engine.data.size, 10_000);
+    assert.equal(engine.stats().evicted, 30_000);
+    for (const k of hot) assert.ok(run('has', k), `${k} was evicted`);
+    // The 9,000 cold keys, older than every hot read, went first: none is left.
+    assert.equal((run('keys', 'cold:*') as string[]).length, 1_000);
+  });
+
+  it('volatile-lru evicts only keys with a ttl, the least recently used first', () => {
+    const { run } = engineWith({ maxKeys: 4, evictionPolicy: 'volatile-lru' });
+    run('set', 'p', encodeValue(0));
+    for (const k of ['a', 'b', 'c']) run('set', k, encodeValue(k), { ttl: 60_000 });
+    run('get', 'a');
+    run('set', 'd', encodeValue('d'), { ttl: 60_000 });
+    assert.deepEqual((run('keys') as string[]).sort(), ['a', 'c', 'd', 'p']);
+  });
+
   it('volatile-ttl evicts the key closest to expiry; volatile-lru never touches keys without ttl', () => {
     const v = engineWith({ maxKeys: 3, evictionPolicy: 'volatile-ttl' });
     v.run('set', 'forever', encodeValue(1));
