@@ -1,9 +1,9 @@
 /**
- * The primary side of one cell (store × workload × worker count): a fresh set of cluster workers and a
- * fresh store owner, one warmup, then `runs` measured repetitions, then everything is torn down so the
- * next cell starts clean. A store that cannot run the cell (see `Unsupported`) yields a skipped cell.
+ * The primary side of one cell (store × workload × worker count): a fresh set of cluster workers (or, for
+ * the worker-threads row, threads of this process) and a fresh store owner, one warmup, then `runs`
+ * measured repetitions, then everything is torn down so the next cell starts clean. A store that cannot run the cell (see `Unsupported`) yields a skipped cell.
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import type { FromWorker, Phase, PhaseDone, ToWorker } from './protocol.js';
 import { isBenchMessage } from './protocol.js';
 import { mergedPercentile } from './stats.js';
@@ -52,9 +52,76 @@ const READY_TIMEOUT_MS = 60_000;
 const PHASE_SLACK_MS = 30_000;
 const EXIT_TIMEOUT_MS = 5_000;
 
+/** What a worker of a cell reports to its group, whether it is a cluster worker or a thread. */
+interface MemberEvents {
+  message(message: unknown): void;
+  exit(code: number | null, signal: string | null): void;
+}
+
+/** One worker of a cell, as the group drives it. */
+interface Member {
+  send(message: ToWorker): void;
+  /** Ends it at once (SIGKILL, or `terminate()` for a thread). */
+  kill(): void;
+}
+
+/** Starts worker `index` of a cell. */
+type Launch = (index: number, events: MemberEvents) => Member;
+
+/** Cluster workers: forked with the script `cluster.setupPrimary` names, driven over cluster IPC. */
+function forkWorkers(env: Record<string, string>): Launch {
+  return (index, events) => {
+    const worker = cluster.fork({ ...env, BENCH_INDEX: String(index) });
+    worker.on('message', events.message);
+    worker.on('exit', events.exit);
+    return {
+      send: (message) => {
+        if (!worker.isDead()) worker.send(message);
+      },
+      kill: () => {
+        if (!worker.isDead()) worker.process.kill('SIGKILL');
+      },
+    };
+  };
+}
+
+/**
+ * Worker threads of this process, made by the store owner's `thread()` from the same script and flags as
+ * the cluster workers (compiled JS, see transpile.ts), driven over postMessage.
+ *
+ * @throws Unsupported when the workers run TypeScript through tsx.
+ */
+function startThreads(thread: NonNullable<PrimaryHost['thread']>, env: Record<string, string>): Launch {
+  const { exec, execArgv = [] } = cluster.settings;
+  if (exec === undefined) throw new Error('cluster.setupPrimary() has not named the worker script');
+  // Node 20 does not apply tsx's loader to a thread's entry (ERR_UNKNOWN_FILE_EXTENSION), hence n/a.
+  if (exec.endsWith('.ts')) throw new Unsupported('worker threads need the compiled workers (not --tsx-workers)');
+  return (index, events) => {
+    let alive = true;
+    const worker = thread(exec, { env: { ...process.env, ...env, BENCH_INDEX: String(index) }, execArgv });
+    worker.on('message', events.message);
+    // An uncaught error ends the thread: report it as the bench's own error message, then as the exit.
+    worker.on('error', (error) =>
+      events.message({ bench: 'error', message: error.stack ?? error.message } satisfies FromWorker),
+    );
+    worker.on('exit', (code) => {
+      alive = false;
+      events.exit(code, null);
+    });
+    return {
+      send: (message) => {
+        if (alive) worker.postMessage(message);
+      },
+      kill: () => {
+        if (alive) void worker.terminate();
+      },
+    };
+  };
+}
+
 /** The workers of one cell and a barrier over their messages. */
 class WorkerGroup {
-  private readonly workers: Worker[] = [];
+  private readonly workers: Member[] = [];
   private readonly exited = new Set<number>();
   private failure: Error | undefined;
   private closing = false;
@@ -63,12 +130,14 @@ class WorkerGroup {
     | undefined;
   private exitWaiter: (() => void) | undefined;
 
-  constructor(count: number, env: Record<string, string>) {
+  constructor(count: number, launch: Launch) {
     for (let index = 0; index < count; index++) {
-      const worker = cluster.fork({ ...env, BENCH_INDEX: String(index) });
-      worker.on('message', (message: unknown) => this.onMessage(index, message));
-      worker.on('exit', (code, signal) => this.onExit(index, code, signal));
-      this.workers.push(worker);
+      this.workers.push(
+        launch(index, {
+          message: (message) => this.onMessage(index, message),
+          exit: (code, signal) => this.onExit(index, code, signal),
+        }),
+      );
     }
   }
 
@@ -125,7 +194,7 @@ class WorkerGroup {
   }
 
   broadcast(message: ToWorker): void {
-    for (const worker of this.workers) if (!worker.isDead()) worker.send(message);
+    for (const worker of this.workers) worker.send(message);
   }
 
   /** Asks the workers to close their stores and exit; kills those that do not within a few seconds. */
@@ -137,7 +206,7 @@ class WorkerGroup {
     });
     this.broadcast({ bench: 'close' });
     const timer = setTimeout(() => {
-      for (const worker of this.workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
+      for (const worker of this.workers) worker.kill();
     }, EXIT_TIMEOUT_MS);
     await allExited;
     clearTimeout(timer);
@@ -176,11 +245,11 @@ export async function runCell(spec: CellSpec, timing: CellTiming, context: HostC
   let skipped: Unsupported | undefined;
   try {
     host = await openPrimaryHost(spec.store, context);
-    group = new WorkerGroup(spec.workers, {
-      ...host.env,
-      BENCH_STORE: spec.store,
-      BENCH_WORKLOAD: spec.workload,
-    });
+    const env = { ...host.env, BENCH_STORE: spec.store, BENCH_WORKLOAD: spec.workload };
+    group = new WorkerGroup(
+      spec.workers,
+      host.thread === undefined ? forkWorkers(env) : startThreads(host.thread, env),
+    );
     await group.collect('ready', READY_TIMEOUT_MS);
     const phases: Array<{ phase: Phase; ms: number }> = [];
     if (timing.warmupMs > 0) phases.push({ phase: { kind: 'warmup', run: 0 }, ms: timing.warmupMs });

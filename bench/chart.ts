@@ -19,6 +19,8 @@ const COLORS: Record<StoreKind, string> = {
   'sharedkv-ipc': '#54aeff',
   'sharedkv-near': '#0a3069',
   'sharedkv-frozen': '#218bff',
+  'sharedkv-daemon': '#1b7c83',
+  'sharedkv-thread': '#0550ae',
   'redis-auto': '#cf222e',
   redis: '#ff8182',
   'lru-cache-clusters': '#8250df',

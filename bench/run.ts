@@ -1,5 +1,5 @@
 /**
- * sharedkv benchmark: sharedkv (socket, ipc, near cache) against the floor (one raw `process.send` per call,
+ * sharedkv benchmark: sharedkv (socket, ipc, near cache, daemon socket, worker threads) against the floor (one raw `process.send` per call,
  * the classic article design) and the ceiling (an in-process Map), and with `--peers` against what a user
  * would pick instead (Redis via ioredis, lru-cache-for-clusters-as-promised, cluster-shared-memory, memored),
  * under six workloads with 2 and 4 cluster workers. Prints Markdown tables and the targets of issue 8, writes
@@ -8,7 +8,7 @@
  *   npm run bench -- [--quick] [--peers] [--persist] [--only name,...] [--workload name,...] [--help]
  *
  * This file is both the primary (the orchestrator, which forks a fresh set of workers per cell) and,
- * through `cluster.setupPrimary({ exec })`, the worker script.
+ * through `cluster.setupPrimary({ exec })`, the worker script, of cluster workers and of worker threads.
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { type CellResult, type CellSpec, runCell } from './cell.js';
 import { renderChart } from './chart.js';
 import { type BenchOptions, parseOptions, USAGE } from './options.js';
@@ -25,7 +26,7 @@ import { type CellSummary, describeMachine, formatMarkdown, isBusy, isFailure, s
 import { type HostContext, STORES, type StoreKind } from './stores.js';
 import { evaluateTargets, formatTargets } from './targets.js';
 import { transpileForWorkers, withoutTsx } from './transpile.js';
-import { workerMain } from './worker.js';
+import { threadMain, workerMain } from './worker.js';
 import { bigValue } from './workloads.js';
 
 const PERSIST_SCRIPT = fileURLToPath(new URL('./persist.ts', import.meta.url));
@@ -244,7 +245,10 @@ async function primaryMain(): Promise<number> {
   return status;
 }
 
-if (cluster.isPrimary) {
+if (!isMainThread) {
+  // A worker thread of the owner (the worker-threads row): cluster.isPrimary is true here too.
+  await threadMain();
+} else if (cluster.isPrimary) {
   // A signal must still run the 'exit' hooks (they kill the private redis-server); workers get it from
   // the terminal's process group, or die with their IPC channel.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));

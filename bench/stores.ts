@@ -5,6 +5,11 @@
  *
  * sharedkv and the two baselines live here; the peers a user would pick instead live in `peers.ts`.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { ArticleClient, serveArticleStore } from './article-store.js';
 import { openPeerHost, openPeerStore, type PeerKind } from './peers.js';
 import type { PrivateRedis } from './redis-server.js';
@@ -16,6 +21,8 @@ export const STORE_KINDS = [
   'sharedkv-ipc',
   'sharedkv-near',
   'sharedkv-frozen',
+  'sharedkv-daemon',
+  'sharedkv-thread',
   'redis-auto',
   'redis',
   'lru-cache-clusters',
@@ -55,6 +62,22 @@ export const STORES: Record<StoreKind, StoreInfo> = {
     label: 'sharedkv (near cache, frozen)',
     group: 'sharedkv',
     note: '`connect({ nearCache: { maxKeys: 10000, frozen: true } })`: hits return one shared, deeply frozen value instead of a fresh copy.',
+  },
+  'sharedkv-daemon': {
+    label: 'sharedkv (daemon socket)',
+    group: 'sharedkv',
+    note:
+      "The primary serves a public socket with a token (`connect({ role: 'owner', socket, token })`, what " +
+      '`serve()` and the `sharedkv serve` daemon run); each worker calls `connect({ socket, token })` as an ' +
+      'unrelated process would, without the cluster handshake.',
+  },
+  'sharedkv-thread': {
+    label: 'sharedkv (worker threads)',
+    group: 'sharedkv',
+    note:
+      "The workers are worker threads of the owner's process, created with `kv.thread(file)`; `connect()` in " +
+      "each gets a private MessagePort to the owner. They share the owner's process (and its CPU time) and " +
+      'report to the driver with postMessage instead of cluster IPC.',
   },
   'redis-auto': {
     label: 'Redis (ioredis, auto-pipelined)',
@@ -114,6 +137,11 @@ export interface PrimaryHost {
   readonly shared: boolean;
   /** Extra environment for the workers (e.g. where the private redis-server listens). */
   readonly env?: Record<string, string>;
+  /**
+   * When set, the cell's workers are worker threads of this process made by this function (the owner's
+   * `kv.thread`, which also serves them), instead of forked cluster workers.
+   */
+  readonly thread?: (filename: string, options: WorkerOptions) => Worker;
   /** Reads a counter on the primary side, after the workers have stopped; `undefined` when not shared. */
   readNumber(key: string): Promise<number | undefined>;
   close(): Promise<void>;
@@ -201,6 +229,36 @@ async function connectNear(frozen: boolean): Promise<BenchStore> {
 }
 
 /**
+ * The owner of the daemon row: serves a socket in a fresh private directory (mkdtemp makes it 0700, as
+ * `serve()` requires) with a random token, which the workers get through their environment.
+ */
+async function openDaemonHost(): Promise<PrimaryHost> {
+  const { connect } = await loadSharedkv();
+  const dir = await mkdtemp(path.join(tmpdir(), 'sharedkv-bench-'));
+  const socket = path.join(dir, 'kv.sock');
+  const token = randomBytes(16).toString('hex');
+  let kv: Awaited<ReturnType<typeof connect>>;
+  try {
+    kv = await connect({ role: 'owner', socket, token });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    shared: true,
+    env: { BENCH_SOCKET: socket, BENCH_TOKEN: token },
+    readNumber: async (key) => Number(await kv.get(key)),
+    close: async () => {
+      try {
+        await kv.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
  * Sets up the primary side of `kind` in the cluster primary. Must run before the workers are forked:
  * sharedkv's owner and the peers' managers have to exist before their clients start.
  *
@@ -217,6 +275,19 @@ export async function openPrimaryHost(kind: StoreKind, context: HostContext): Pr
       const kv = await connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
       return {
         shared: true,
+        readNumber: async (key) => Number(await kv.get(key)),
+        close: () => kv.close(),
+      };
+    }
+    case 'sharedkv-daemon':
+      return openDaemonHost();
+    case 'sharedkv-thread': {
+      const { connect } = await loadSharedkv();
+      const kv = await connect({ role: 'owner' });
+      if (!kv.isOwner) throw new Error('unreachable: connect({ role: "owner" }) opened a client');
+      return {
+        shared: true,
+        thread: (filename, options) => kv.thread(filename, options),
         readNumber: async (key) => Number(await kv.get(key)),
         close: () => kv.close(),
       };
@@ -246,6 +317,17 @@ export async function openWorkerStore(kind: StoreKind): Promise<BenchStore> {
     case 'sharedkv-ipc': {
       const { connect } = await loadSharedkv();
       return connect({ channel: kind === 'sharedkv-ipc' ? 'ipc' : 'socket' });
+    }
+    case 'sharedkv-daemon': {
+      const { connect } = await loadSharedkv();
+      const { BENCH_SOCKET: socket, BENCH_TOKEN: token } = process.env;
+      if (socket === undefined || token === undefined) throw new Error('BENCH_SOCKET/BENCH_TOKEN are not set');
+      return connect({ socket, token });
+    }
+    case 'sharedkv-thread': {
+      // Inside a worker thread of the owner, `connect()` finds the owner by itself (a private MessagePort).
+      const { connect } = await loadSharedkv();
+      return connect();
     }
     case 'sharedkv-near':
       return connectNear(false);

@@ -1,17 +1,37 @@
 /**
- * The cluster-worker side of a cell: opens the store named by `BENCH_STORE`, prepares workload
- * `BENCH_WORKLOAD`, then runs each phase the primary asks for and reports its counts.
+ * The worker side of a cell: opens the store named by `BENCH_STORE`, prepares workload `BENCH_WORKLOAD`,
+ * then runs each phase the driver asks for and reports its counts. The same loop runs in a cluster worker
+ * (talking to the primary over cluster IPC) and in a worker thread of the owner (over its parent port).
  */
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import type { FromWorker, Phase, PhaseDone, ToWorker } from './protocol.js';
 import { isBenchMessage } from './protocol.js';
 import { LatencyReservoir } from './stats.js';
 import { type BenchStore, isStoreKind, openWorkerStore, Unsupported } from './stores.js';
 import { createWorkload, isWorkloadName, type WorkloadRunner } from './workloads.js';
 
-function send(message: FromWorker): Promise<void> {
-  return new Promise((resolve) => {
-    process.send!(message, undefined, {}, () => resolve());
-  });
+/** How a worker talks to the driver: the only thing that differs between a cluster worker and a thread. */
+interface DriverLink {
+  /** Resolves once the message has left this worker. */
+  send(message: FromWorker): Promise<void>;
+  onMessage(listener: (message: unknown) => void): void;
+}
+
+/** A cluster worker: the primary's IPC channel, shared with the stores that use IPC themselves. */
+const clusterLink: DriverLink = {
+  send: (message) =>
+    new Promise((resolve) => {
+      process.send!(message, undefined, {}, () => resolve());
+    }),
+  onMessage: (listener) => process.on('message', listener),
+};
+
+/** A worker thread: its parent port (postMessage is synchronous, so there is nothing to wait for). */
+function threadLink(port: MessagePort): DriverLink {
+  return {
+    send: async (message) => port.postMessage(message),
+    onMessage: (listener) => port.on('message', listener),
+  };
 }
 
 /**
@@ -66,16 +86,19 @@ async function runPhase(
  * closes the whole group on the first failure): exiting here could let the primary see the exit before
  * the message and report "exited unexpectedly" instead of the cause.
  */
-async function fail(error: unknown): Promise<void> {
+async function fail(link: DriverLink, error: unknown): Promise<void> {
   if (error instanceof Unsupported) {
-    await send({ bench: 'unsupported', reason: error.message, scope: error.scope });
+    await link.send({ bench: 'unsupported', reason: error.message, scope: error.scope });
   } else {
-    await send({ bench: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    await link.send({
+      bench: 'error',
+      message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
   }
 }
 
-/** Entry point of a bench cluster worker. */
-export async function workerMain(): Promise<void> {
+/** The worker loop, over whichever link reaches the driver. */
+async function runWorker(link: DriverLink): Promise<void> {
   const kind = process.env.BENCH_STORE;
   const name = process.env.BENCH_WORKLOAD;
   const index = Number(process.env.BENCH_INDEX);
@@ -84,20 +107,21 @@ export async function workerMain(): Promise<void> {
 
   // Phases arrive one at a time (the primary waits for every worker), so a simple chain keeps order.
   let chain = Promise.resolve();
-  process.on('message', (message: unknown) => {
+  link.onMessage((message: unknown) => {
     if (!isBenchMessage<ToWorker>(message)) return;
     chain = chain.then(async () => {
       try {
         if (message.bench === 'phase') {
           if (store === undefined || workload === undefined) throw new Error('phase before the store was ready');
-          await send(await runPhase(store, kind === 'map', workload, message.phase, message.ms));
+          await link.send(await runPhase(store, kind === 'map', workload, message.phase, message.ms));
         } else if (message.bench === 'close') {
           await store?.close();
           // The primary waits for this exit. A store that leaves a handle open must not keep the cell waiting.
+          // In a worker thread, process.exit() ends only the thread.
           process.exit(0);
         }
       } catch (error) {
-        await fail(error);
+        await fail(link, error);
       }
     });
   });
@@ -109,7 +133,18 @@ export async function workerMain(): Promise<void> {
     workload = createWorkload(name, store, index);
     await workload.setup();
   } catch (error) {
-    return fail(error);
+    return fail(link, error);
   }
-  await send({ bench: 'ready' });
+  await link.send({ bench: 'ready' });
+}
+
+/** Entry point of a bench cluster worker. */
+export function workerMain(): Promise<void> {
+  return runWorker(clusterLink);
+}
+
+/** Entry point of a bench worker thread (the `sharedkv-thread` row): the same loop over the parent port. */
+export function threadMain(): Promise<void> {
+  if (parentPort === null) throw new Error('threadMain() runs only in a worker thread');
+  return runWorker(threadLink(parentPort));
 }

@@ -1,12 +1,13 @@
 /**
  * Smoke tests of the benchmark harness (never of the numbers): option parsing, the targets, the chart, and
- * one tiny real run (Map and raw process.send, 1 worker, 150 ms) into a temporary directory, so a broken
- * harness shows up in `npm test` instead of on the next `npm run bench`.
+ * tiny real runs (Map and raw process.send, 1 worker; the daemon-socket and worker-thread rows, 2 workers;
+ * 150 ms) into a temporary directory, so a broken harness shows up in `npm test` instead of on the next
+ * `npm run bench`.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { renderChart, shortNumber } from '../../bench/chart.js';
 import { parseOptions } from '../../bench/options.js';
 import { type CellSummary, fmtRatio, type Machine } from '../../bench/report.js';
-import type { StoreKind } from '../../bench/stores.js';
+import { STORES, type StoreKind } from '../../bench/stores.js';
 import { evaluateTargets } from '../../bench/targets.js';
 import type { WorkloadName } from '../../bench/workloads.js';
 
@@ -44,7 +45,17 @@ function cell(store: StoreKind, workload: WorkloadName, workers: number, ops: nu
 describe('bench options', () => {
   it('runs sharedkv and the baselines by default, the peers with --peers', () => {
     const core = parseOptions([])!;
-    assert.deepEqual(core.stores, ['sharedkv-socket', 'sharedkv-ipc', 'sharedkv-near', 'raw', 'map']);
+    assert.ok(core.stores.every((kind) => STORES[kind].group !== 'peer'));
+    for (const kind of [
+      'sharedkv-socket',
+      'sharedkv-ipc',
+      'sharedkv-daemon',
+      'sharedkv-thread',
+      'raw',
+      'map',
+    ] as const) {
+      assert.ok(core.stores.includes(kind), kind);
+    }
     assert.deepEqual(core.schedule.find((s) => s.workload === 'mixed')?.workers, [2, 4]);
     assert.deepEqual(core.schedule.find((s) => s.workload === 'seq-get')?.workers, [2]);
     const peers = parseOptions(['--peers'])!;
@@ -121,27 +132,31 @@ describe('bench chart', () => {
   });
 });
 
+/** Runs the bench with `args` in a child process; resolves with its exit code and everything it printed. */
+async function runBench(args: string[], env = process.env): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
+}
+
+const TINY = ['--duration', '150', '--warmup', '0', '--runs', '1'];
+
 describe('bench run (tiny, real processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sharedkv-bench-test-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs Map and raw process.send end to end and writes the JSON and the chart', async () => {
-    const args = [
-      '--import',
-      'tsx',
-      RUN,
+    const { code, output } = await runBench([
       ...['--only', 'map,raw', '--workload', 'mixed,incr', '--workers', '1'],
-      ...['--duration', '150', '--warmup', '0', '--runs', '1', '--tsx-workers', '--out', dir],
-    ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
+      ...[...TINY, '--tsx-workers', '--out', dir],
+    ]);
     assert.equal(code, 0, output);
     const record = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { cells: CellSummary[] };
     assert.equal(record.cells.length, 4);
@@ -149,5 +164,34 @@ describe('bench run (tiny, real processes)', () => {
     assert.ok(record.cells.filter((c) => c.workload === 'incr').every((c) => c.incrExact === true));
     assert.match(readFileSync(join(dir, 'latest.svg'), 'utf8'), /^<svg /);
     assert.match(output, /### 64 in flight, 90% get \/ 10% set · 1 worker\n/);
+  });
+
+  it('runs the daemon-socket and worker-thread rows (compiled workers) with exact incr counts', async () => {
+    const out = join(dir, 'topologies');
+    // A private TMPDIR, where the daemon row makes its socket directory, to see that it is removed.
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const { code, output } = await runBench(
+      [
+        ...['--only', 'sharedkv-daemon,sharedkv-thread', '--workload', 'incr', '--workers', '2'],
+        ...[...TINY, '--no-chart', '--out', out],
+      ],
+      { ...process.env, TMPDIR: tmp },
+    );
+    assert.equal(code, 0, output);
+    const record = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as { cells: CellSummary[] };
+    assert.deepEqual(
+      record.cells.map((c) => c.store),
+      ['sharedkv-daemon', 'sharedkv-thread'],
+    );
+    for (const c of record.cells) {
+      assert.ok(c.medianOpsPerSec > 0, c.store);
+      assert.equal(c.incrExact, true, c.store);
+    }
+    // tsx keeps its cache there too; the daemon row's directories are the `sharedkv-bench-` ones.
+    assert.deepEqual(
+      readdirSync(tmp).filter((name) => name.startsWith('sharedkv-bench-')),
+      [],
+    );
   });
 });
