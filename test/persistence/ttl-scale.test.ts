@@ -6,11 +6,14 @@
  *    with the population at ~1 M: 99 % of sweep calls take under 5 ms of wall time (the slice budget is
  *    2 ms; the rest are calls that a garbage collection or another process interrupted);
  * 2. drain: nothing is replaced and all 1 M keys expire, each within 1 s of its deadline.
- * The event-loop delay is measured (monitorEventLoopDelay, 1 ms resolution) and reported, not asserted:
- * at a million keys its maximum is set by V8, not by the sweep. A Map rehashes all its entries in one
- * step when it shrinks below a quarter of its capacity, and when inserts after many deletes fill its table
- * (tens of ms at 1 M entries), and a full garbage collection of a heap that size pauses for as long. See
- * docs/persistence.md, "TTL at scale".
+ * The key table is split into 1,024 Maps (src/engine/shards.ts), so a Map rehash (which V8 does in one
+ * step, when a Map grows, shrinks below a quarter of its capacity, or fills its table with inserts after
+ * deletes) touches about a thousand entries instead of a million: asserted here as the largest shard at
+ * 1 M keys. The event-loop delay is measured (monitorEventLoopDelay, 1 ms resolution) and reported, not
+ * asserted: issue 6 asks for a maximum under 10 ms, and that is not reached on the 2-core dev box. What
+ * is left is garbage collection (scavenges of 12-30 ms while ~250,000 keys a second are replaced: each
+ * stored key keeps ~300 bytes in 6 objects, ~200 of them the value's own copy) and the machine's load.
+ * See docs/persistence.md, "TTL at scale", for the numbers.
  */
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -60,6 +63,9 @@ describe('ttl at scale', () => {
     const setupStart = performance.now();
     while (next < KEYS) add();
     const setupMs = Math.round(performance.now() - setupStart);
+    // No shard is much larger than the mean (~977 keys), so no rehash touches more than that.
+    const largestShard = Math.max(...engine.data.shards.map((s) => s.size));
+    assert.ok(largestShard < 1_200, `largest shard ${largestShard}`);
 
     let sweeps: number[] = [];
     const sweep = engine.sweep.bind(engine);
@@ -125,7 +131,7 @@ describe('ttl at scale', () => {
       await new Promise((r) => setTimeout(r, MIN_TTL));
       const steadyEnd = performance.now() + STEADY_MS;
       const steady = await phase(true, () => performance.now() > steadyEnd);
-      t.diagnostic(`setup ${setupMs} ms; steady: ${JSON.stringify(steady)}`);
+      t.diagnostic(`setup ${setupMs} ms, largest shard ${largestShard} keys; steady: ${JSON.stringify(steady)}`);
       let last = 0;
       for (let i = 0; i < next; i++) last = Math.max(last, deadline[i]!);
       const drain = await phase(false, () => engine.data.size === 0 || engine.now() > last + 1_000);
