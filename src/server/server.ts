@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { debuglog } from 'node:util';
 import type { Worker as ThreadWorker } from 'node:worker_threads';
+import { restoreFence } from '../engine/commands/locks.js';
 import { Engine, type EngineOptions, type Session } from '../engine/engine.js';
 import { SharedKVError } from '../errors.js';
 import { Persistence, type PersistOptions, type SaveReport } from '../persistence/persistence.js';
@@ -138,6 +139,11 @@ export class Server {
     this.engine = new Engine(options);
     // Loaded before anything is served, so no peer ever sees the store half-loaded.
     this.persistence = options.persist ? Persistence.open(this.engine, options.persist) : null;
+    // Fencing tokens start from the wall clock (in thousandths of a ms), so the tokens of a restarted owner
+    // are still larger than any its previous run issued, persisted or not, as long as that run averaged
+    // fewer than 1,000 grants a millisecond: a store that remembers the largest token it saw keeps
+    // accepting the new holders. (Safe integers until the year 2255.)
+    restoreFence(this.engine, Date.now() * 1000);
     this.engine.ext.set('serverStats', () => ({
       clients: this.connections.size,
       pending: [...this.connections].reduce((n, c) => n + c.waiting, 0),

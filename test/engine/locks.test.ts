@@ -119,3 +119,23 @@ describe('engine: lock memory and fencing', () => {
     assert.equal(h.get('a'), 4);
   });
 });
+
+describe('fencing tokens across owner restarts', () => {
+  it('an owner without persistence, restarted, issues tokens above every token of its previous run', async () => {
+    const { Server } = await import('../../src/server/server.js');
+    const grant = (server: InstanceType<typeof Server>, name: string): number => {
+      const session = server.engine.openSession('test', () => {});
+      const [token] = server.engine.execute(session, 1, 'lock', [name, { ttl: 1_000 }]) as [number];
+      return token;
+    };
+    const first = new Server();
+    let last = 0;
+    for (let i = 0; i < 1_000; i++) last = grant(first, `job:${i}`);
+    await first.close();
+    const second = new Server();
+    const next = grant(second, 'job:0');
+    await second.close();
+    assert.ok(next > last, `token ${next} after the restart is not above ${last}`);
+    assert.ok(Number.isSafeInteger(next));
+  });
+});

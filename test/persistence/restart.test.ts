@@ -64,7 +64,9 @@ describe('restart', () => {
     afterRestart.rows.forEach(([k, , exp], i) => {
       assert.ok(Math.abs(exp - before.rows[i]![2]) <= 5, `${k}: ${exp} vs ${before.rows[i]![2]}`);
     });
-    assert.equal(afterRestart.fence, before.fence);
+    // The next token is never below the last one issued (the owner also seeds its counter from the wall
+    // clock, so it is usually above; test/persistence/fence.test.ts checks the counter itself is restored).
+    assert.ok(afterRestart.fence >= before.fence, `fence ${afterRestart.fence} after restart < ${before.fence}`);
   });
 
   it('connect({ persist }) and kv.save(): a snapshot, and the same data in the next owner', async () => {
