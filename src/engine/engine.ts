@@ -322,7 +322,7 @@ export class Engine {
     const e = shard.get(key);
     if (e === undefined) return undefined;
     if (e.exp !== 0 && e.exp <= this.now()) {
-      this.expireKey(key, e);
+      this.expireKey(key, shard);
       return undefined;
     }
     if (this.lru) {
@@ -336,9 +336,15 @@ export class Engine {
 
   /**
    * Every write goes through here: it keeps the byte estimate, the ttl index, the transaction undo log and
-   * the change events. `op` names the change for watchers (`null`: no event, as when undoing).
+   * the change events. `op` names the change for watchers (`null`: no event, as when undoing). `shard` is
+   * the key's shard when the caller already has it (the sweep), so the key is hashed once.
    */
-  write(key: string, entry: Entry | undefined, op: KeyOp | null = entry ? 'set' : 'del'): void {
+  write(
+    key: string,
+    entry: Entry | undefined,
+    op: KeyOp | null = entry ? 'set' : 'del',
+    shard: Map<string, Entry> = this.data.shardOf(key),
+  ): void {
     if (entry && op !== null && entry.v.length > this.maxValueBytes) {
       throw new SharedKVError(
         'ERR_SHAREDKV_TOO_LARGE',
@@ -346,7 +352,6 @@ export class Engine {
         { key, bytes: entry.v.length, limit: this.maxValueBytes },
       );
     }
-    const shard = this.data.shardOf(key);
     const prev = shard.get(key);
     if (this.undo && !this.undo.has(key)) this.undo.set(key, prev);
     // A ttl-only change keeps the same bytes and is not a change of value.
@@ -460,14 +465,14 @@ export class Engine {
     return best;
   }
 
-  private expireKey(key: string, _e: Entry): void {
+  private expireKey(key: string, shard: Map<string, Entry>): void {
     // Expiry is a fact, not part of the transaction that noticed it: a rollback must not resurrect the key.
     const undo = this.undo;
     const held = this.heldEvents;
     this.undo = null;
     this.heldEvents = null;
     try {
-      this.write(key, undefined, 'expire');
+      this.write(key, undefined, 'expire', shard);
     } finally {
       this.undo = undo;
       this.heldEvents = held;
@@ -489,9 +494,10 @@ export class Engine {
       const key = this.heap.topKey();
       this.heap.pop();
       done++;
-      const e = this.data.get(key);
+      const shard = this.data.shardOf(key);
+      const e = shard.get(key);
       // Stale heap items (the key was deleted or got another ttl) are dropped here.
-      if (e && e.exp === at) this.expireKey(key, e);
+      if (e && e.exp === at) this.expireKey(key, shard);
     }
     if (this.heap.length > 1024 && this.heap.length > 4 * this.volatileCount) this.compactHeap();
     for (const t of this.timers) t.tick(now);

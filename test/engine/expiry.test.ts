@@ -1,7 +1,7 @@
 /** Engine: expire, ttl, persist, lazy expiry on read, active expiry by sweep, and the ttl index. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ExpiryHeap } from '../../src/engine/expiry.js';
+import { ExpiryHeap, PAGE } from '../../src/engine/expiry.js';
 import { EngineHarness, internal } from '../helpers/engine.js';
 
 const heapOf = (h: EngineHarness) => internal<ExpiryHeap>(h.engine, 'heap');
@@ -178,5 +178,40 @@ describe('engine: sweep (active expiry)', () => {
     h.advance(20);
     h.engine.sweep();
     assert.equal(h.engine.data.size, 0);
+  });
+});
+
+describe('engine: the ttl heap in pages', () => {
+  it('pops in time order across page boundaries, while growing, shrinking and after a rebuild', () => {
+    let seed = 5;
+    const rnd = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const heap = new ExpiryHeap();
+    const n = 3 * PAGE + 123;
+    const popAll = (count: number) => {
+      let last = Number.NEGATIVE_INFINITY;
+      for (let i = 0; i < count; i++) {
+        const at = heap.topAt();
+        assert.ok(at >= last, `item ${i}: ${at} after ${last}`);
+        assert.match(heap.topKey(), /^k\d+$/);
+        last = at;
+        heap.pop();
+      }
+    };
+    for (let i = 0; i < n; i++) heap.push(Math.floor(rnd() * 1e6), `k${i}`);
+    assert.equal(heap.length, n);
+    // Half out, then as many in again (the heap shrinks and grows across pages), then all out.
+    popAll(Math.floor(n / 2));
+    for (let i = 0; i < Math.floor(n / 2); i++) heap.push(Math.floor(rnd() * 1e6), `k${i}`);
+    assert.equal(heap.length, n);
+    popAll(n);
+    assert.equal(heap.length, 0);
+    assert.equal(heap.topAt(), Number.POSITIVE_INFINITY);
+    heap.rebuild(Array.from({ length: 2 * PAGE + 7 }, (_, i) => ({ at: (i * 7_919) % 10_007, key: `k${i}` })));
+    assert.equal(heap.length, 2 * PAGE + 7);
+    assert.equal(heap.topAt(), 0);
+    popAll(2 * PAGE + 7);
   });
 });
