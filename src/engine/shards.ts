@@ -53,9 +53,13 @@ export class ShardedMap<V> {
   /** The shards; index with {@link shardIndex}. */
   readonly shards: Array<Map<string, V>>;
   private count = 0;
+  /** The last key looked up and its shard: a write reads the key first, so it is hashed once. */
+  private lastKey = '';
+  private lastShard: Map<string, V>;
 
   constructor() {
     this.shards = Array.from({ length: SHARDS }, () => new Map<string, V>());
+    this.lastShard = this.shards[shardIndex('')]!;
   }
 
   /** Number of entries. */
@@ -65,7 +69,11 @@ export class ShardedMap<V> {
 
   /** The shard that holds (or would hold) `key`. */
   shardOf(key: string): Map<string, V> {
-    return this.shards[shardIndex(key)]!;
+    if (key === this.lastKey) return this.lastShard;
+    const shard = this.shards[shardIndex(key)]!;
+    this.lastKey = key;
+    this.lastShard = shard;
+    return shard;
   }
 
   get(key: string): V | undefined {
