@@ -33,7 +33,14 @@ interface Pending {
   cancel: AbortController | null;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** The error a waiting call gave up with, while its handler leaves the line (see `expire`). */
+  expired?: SharedKVError;
+  /** Rejects a giving-up call whose handler does not finish (Redis unreachable). */
+  grace?: NodeJS.Timeout;
 }
+
+/** Longest a waiting call that gave up waits for its handler to leave the line before it rejects anyway. */
+const LEAVE_GRACE = 1_000;
 
 type Run = (a: unknown[], cancel: AbortSignal) => Promise<unknown>;
 
@@ -178,19 +185,29 @@ export class RedisCaller implements Caller {
     const p = this.calls.get(id);
     if (!p) return;
     this.calls.delete(id);
+    if (p.grace) clearTimeout(p.grace);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    if (err) p.reject(err);
+    if (p.expired) p.reject(p.expired);
+    else if (err) p.reject(err);
     else p.resolve(result);
   }
 
   /** Rejects a call early (timeout, abort, close) and tells its handler to stop waiting. */
   private expire(id: number, err: SharedKVError): void {
     const p = this.calls.get(id);
-    if (!p) return;
+    if (!p || p.expired) return;
+    if (p.cancel) {
+      // A lock wait first leaves its line in Redis (a grant on its way is handed back), then rejects: what
+      // the caller does next (a release, another lock) then sees a line without it.
+      p.expired = err;
+      if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+      p.grace = setTimeout(() => this.settle(id, err, undefined), LEAVE_GRACE);
+      p.cancel.abort(err);
+      return;
+    }
     this.calls.delete(id);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     p.reject(err);
-    p.cancel?.abort(err);
   }
 
   /** One coarse timer for every call's timeout (timeouts fire up to 25 ms late). */
