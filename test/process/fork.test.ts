@@ -57,15 +57,20 @@ for (const channel of ['socket', 'ipc'] as const) {
         owner.send({ cmd: 'fork', env: { SKV_CHANNEL: channel, ...env } });
         return p;
       };
+      // The holder must own the load of 'held' before the waiter asks for it, or the waiter loads it itself.
+      const loading = nextEvent(owner, 'loading');
       const holder = await forked({ SKV_TASK: 'hold-load' });
       orphans.push(holder.child as number);
+      await loading;
       const waiterReady = nextEvent(owner, 'ready');
       const waiter = await forked({ SKV_TASK: 'pending-then-owner-dies', SKV_REPORT_FILE: reportFile });
       orphans.push(waiter.child as number);
       await waiterReady;
       // Wait until the child's 200 calls are parked in the owner (they wait on the holder's load).
       let stats: AppMessage;
+      const parkedBy = Date.now() + 30_000;
       do {
+        if (Date.now() > parkedBy) throw new Error(`only ${JSON.stringify(stats!.stats)} calls parked after 30 s`);
         const p = nextEvent(owner, 'stats');
         owner.send({ cmd: 'stats' });
         stats = await p;
