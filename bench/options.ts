@@ -20,6 +20,8 @@ export interface BenchOptions {
   peers: boolean;
   /** Run `bench/persist.ts` (the fsync policies) after the main tables. */
   persist: boolean;
+  /** Run `bench/ttl.ts` (event-loop delay while a million keys expire) after the main tables. */
+  ttl: boolean;
   /** Whether to write the SVG chart. */
   chart: boolean;
   /** Directory of `latest.json` and `latest.svg`. */
@@ -35,6 +37,7 @@ export const USAGE = `Usage: npm run bench -- [options]     (or: node --import t
                       redis-server the bench starts), lru-cache-for-clusters-as-promised,
                       cluster-shared-memory, memored (about 9 min; 2-3 min with --quick)
   --persist           afterwards, run bench/persist.ts (write throughput per fsync policy)
+  --ttl               afterwards, run bench/ttl.ts (event-loop delay while 1 M keys expire, ~2 min)
   --quick             smoke run: --duration 500 --runs 1 --warmup 150, 4 workers only for the
                       64-in-flight workload (about 1 min)
   --duration <ms>     measured time per run (default 1500; 500 with --quick)
@@ -87,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       quick: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
       persist: { type: 'boolean', default: false },
+      ttl: { type: 'boolean', default: false },
       'no-chart': { type: 'boolean', default: false },
       out: { type: 'string' },
       'tsx-workers': { type: 'boolean', default: false },
@@ -132,6 +136,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     quick,
     peers,
     persist: values.persist === true,
+    ttl: values.ttl === true,
     chart: values['no-chart'] !== true,
     outDir: path.resolve(values.out ?? fileURLToPath(new URL('./results/', import.meta.url))),
     tsxWorkers: values['tsx-workers'] === true,

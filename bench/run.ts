@@ -5,7 +5,7 @@
  * under six workloads with 2 and 4 cluster workers. Prints Markdown tables and the targets of issue 8, writes
  * `bench/results/latest.json` and the chart `bench/results/latest.svg`.
  *
- *   npm run bench -- [--quick] [--peers] [--persist] [--only name,...] [--workload name,...] [--help]
+ *   npm run bench -- [--quick] [--peers] [--persist] [--ttl] [--only name,...] [--workload name,...] [--help]
  *
  * This file is both the primary (the orchestrator, which forks a fresh set of workers per cell) and,
  * through `cluster.setupPrimary({ exec })`, the worker script, of cluster workers and of worker threads.
@@ -30,6 +30,7 @@ import { threadMain, workerMain } from './worker.js';
 import { bigValue } from './workloads.js';
 
 const PERSIST_SCRIPT = fileURLToPath(new URL('./persist.ts', import.meta.url));
+const TTL_SCRIPT = fileURLToPath(new URL('./ttl.ts', import.meta.url));
 /** Rough fork + setup + teardown cost of one cell on a loaded 2-core box, for the time estimate. */
 const CELL_OVERHEAD_S = 1.2;
 
@@ -145,6 +146,16 @@ async function runPersist(options: BenchOptions): Promise<number> {
   return code ?? 1;
 }
 
+/** Runs `bench/ttl.ts` (standalone, one fresh owner process per run) as a child process. */
+async function runTtl(options: BenchOptions): Promise<number> {
+  process.stdout.write('\n### TTL at scale (event-loop delay while a million keys expire)\n\n');
+  const args = ['--import', 'tsx', TTL_SCRIPT, '--runs', String(options.runs)];
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  if (code !== 0) process.stderr.write(`bench/ttl.ts exited with code ${code} (signal ${signal})\n`);
+  return code ?? 1;
+}
+
 async function primaryMain(): Promise<number> {
   let options: BenchOptions | undefined;
   try {
@@ -242,6 +253,7 @@ async function primaryMain(): Promise<number> {
     status = 1;
   }
   if (options.persist && (await runPersist(options)) !== 0) status = 1;
+  if (options.ttl && (await runTtl(options)) !== 0) status = 1;
   return status;
 }
 

@@ -120,7 +120,11 @@ export interface GetOrSetOptions extends CallOptions {
 
 /** Counters and sizes reported by {@link Store.stats}. */
 export interface StoreStats {
-  /** Live keys in the store (all namespaces). */
+  /**
+   * Keys in the store (all namespaces). Like Redis's DBSIZE it may include keys past their ttl that the
+   * owner's sweep has not removed yet (only while it lags behind a burst of expiries); `size()` counts
+   * live keys exactly. Cheap, so monitoring can call it often.
+   */
   keys: number;
   /** Approximate bytes held by keys and encoded values. */
   bytes: number;

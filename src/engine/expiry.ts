@@ -93,6 +93,21 @@ export class ExpiryHeap {
     return this.keys[0]![0]!;
   }
 
+  /**
+   * Calls `fn` for every item due at `now` (time <= now), without removing any: the due items form a
+   * subtree at the root, so this visits them and their direct children only, O(due), however large the heap.
+   */
+  forEachDue(now: number, fn: (at: number, key: string) => void): void {
+    if (this.n === 0 || this.topAt() > now) return;
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      fn(this.timeAt(i), this.keys[i >>> PAGE_BITS]![i & MASK]!);
+      const last = Math.min(4 * i + 5, this.n);
+      for (let c = 4 * i + 1; c < last; c++) if (this.timeAt(c) <= now) stack.push(c);
+    }
+  }
+
   /** Removes the earliest item; O(log n). */
   pop(): void {
     if (this.n === 0) return;

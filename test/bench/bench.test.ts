@@ -195,3 +195,32 @@ describe('bench run (tiny, real processes)', () => {
     );
   });
 });
+
+describe('bench/ttl.ts (tiny, real processes)', () => {
+  it('stores keys with ttls, measures until they are gone, and prints the table with 0 stale reads', async () => {
+    const script = fileURLToPath(new URL('../../bench/ttl.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', script, '--keys', '20000', '--runs', '1', '--churn', '0,5000'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, output);
+    const runs = output
+      .split('\n')
+      .filter((l) => l.includes('"keys":20000'))
+      .map(
+        (l) => JSON.parse(l.slice(l.indexOf('{'))) as { stale: number; reads: number; added: number; maxMs: number },
+      );
+    assert.equal(runs.length, 2, output);
+    for (const r of runs) {
+      assert.equal(r.stale, 0);
+      assert.ok(r.reads > 0 && r.maxMs > 0, JSON.stringify(r));
+    }
+    assert.ok(runs[1]!.added > 1_000, 'the churn run stored new keys');
+    assert.match(output, /\| 5,000 \| [\d.]+ \(/);
+  });
+});

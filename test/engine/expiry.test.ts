@@ -215,3 +215,50 @@ describe('engine: the ttl heap in pages', () => {
     popAll(2 * PAGE + 7);
   });
 });
+
+describe('engine: counting keys while many are due', () => {
+  it('forEachDue visits exactly the items due, across pages, without removing any', () => {
+    const heap = new ExpiryHeap();
+    const times: number[] = [];
+    for (let i = 0; i < 2 * PAGE + 500; i++) {
+      const at = (i * 7_919) % 100_003;
+      times.push(at);
+      heap.push(at, `k${i}`);
+    }
+    for (const now of [-1, 0, 50, 40_000, 100_003]) {
+      const seen: string[] = [];
+      heap.forEachDue(now, (at, key) => {
+        assert.ok(at <= now);
+        seen.push(key);
+      });
+      assert.equal(seen.length, times.filter((t) => t <= now).length, `due at ${now}`);
+      assert.equal(new Set(seen).size, seen.length, 'each item once');
+    }
+    assert.equal(heap.length, 2 * PAGE + 500, 'nothing removed');
+  });
+
+  it('size stays exact with thousands of keys due, and stats neither drains them nor walks them', () => {
+    const h = new EngineHarness();
+    for (let i = 0; i < 5_000; i++) h.set(`due:${i}`, i, { ttl: 10 });
+    for (let i = 0; i < 7; i++) h.set(`live:${i}`, i, { ttl: 1_000 });
+    h.set('forever', 1);
+    // A key whose ttl changed and changed back has two heap items with its expiry: counted once.
+    h.set('twice', 1, { ttl: 10 });
+    h.exec('expire', 'twice', 500);
+    h.exec('expire', 'twice', 10);
+    h.advance(10);
+    assert.equal(h.exec('size'), 8);
+    assert.equal(h.exec('size', 'live:'), 7);
+    assert.equal(h.exec('size', 'due:'), 0);
+    const s = h.exec('stats') as { keys: number; expired: number };
+    assert.ok(s.expired > 0 && s.expired < 1_000, `stats expired a bounded number itself (${s.expired})`);
+    assert.equal(s.keys, 5_009 - s.expired, 'stats counts what is stored, as DBSIZE does');
+    assert.ok(h.engine.data.size > 4_000, 'the rest is left to the sweep');
+    assert.equal(h.exec('size'), 8, 'size stays exact');
+    while (h.engine.sweep(1_000)) {
+      // drain
+    }
+    assert.equal(h.engine.data.size, 8);
+    assert.equal((h.exec('stats') as { keys: number }).keys, 8);
+  });
+});
