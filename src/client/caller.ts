@@ -1,4 +1,5 @@
 /** What the Store API needs from the layer below: a way to run one command on the owner. */
+import { describe, SharedKVError } from '../errors.js';
 import type { CallOptions } from '../types.js';
 import type { NearCache } from './near-cache.js';
 
@@ -36,4 +37,23 @@ export function checkTimeout(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return Number.NaN;
   return value;
+}
+
+/**
+ * Why a call must not start: a `timeout` that is not a non-negative number, or a signal that is already
+ * aborted; undefined when it may. Every caller (owner socket, IPC, thread, Redis) refuses the same way.
+ */
+export function refuseCall(timeout: unknown, signal: AbortSignal | undefined): SharedKVError | undefined {
+  if (typeof timeout !== 'number' || !(timeout >= 0)) {
+    return new SharedKVError(
+      'ERR_SHAREDKV_BAD_ARGUMENT',
+      `Expected \`timeout\` to be a non-negative number (ms), got ${describe(timeout)}`,
+    );
+  }
+  return signal?.aborted ? abortedError(signal) : undefined;
+}
+
+/** The error of a call its `signal` aborted; the signal's reason is the cause. */
+export function abortedError(signal: AbortSignal): SharedKVError {
+  return new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted', undefined, { cause: signal.reason });
 }

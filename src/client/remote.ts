@@ -11,11 +11,11 @@
  * {@link RemoteCaller.onReconnect} re-registers (subscriptions, watches), then the waiting calls, so a
  * call issued during the outage already finds the re-registered state.
  */
-import { describe, SharedKVError } from '../errors.js';
+import { SharedKVError } from '../errors.js';
 import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { Channel } from '../transport/transport.js';
 import type { CallOptions } from '../types.js';
-import { type Caller, DEFAULT_TIMEOUT } from './caller.js';
+import { abortedError, type Caller, DEFAULT_TIMEOUT, refuseCall } from './caller.js';
 import type { NearCache } from './near-cache.js';
 
 interface Pending {
@@ -179,16 +179,9 @@ export class RemoteCaller implements Caller {
 
   private send(name: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     const timeout = options?.timeout ?? this.timeout;
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
-      return Promise.reject(
-        new SharedKVError(
-          'ERR_SHAREDKV_BAD_ARGUMENT',
-          `Expected \`timeout\` to be a non-negative number (ms), got ${describe(timeout)}`,
-        ),
-      );
-    }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(aborted(signal));
+    const refused = refuseCall(timeout, signal);
+    if (refused) return Promise.reject(refused);
     const id = this.nextId;
     this.nextId = id >= 0x7fffffff ? 1 : id + 1;
     return new Promise((resolve, reject) => {
@@ -201,7 +194,7 @@ export class RemoteCaller implements Caller {
         frame: this.frames,
       };
       if (signal) {
-        p.onAbort = () => this.expire(id, aborted(signal));
+        p.onAbort = () => this.expire(id, abortedError(signal));
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.calls.set(id, p);
@@ -437,8 +430,4 @@ export class RemoteCaller implements Caller {
     this.rejectAll(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
     this.channel?.close();
   }
-}
-
-function aborted(signal: AbortSignal): SharedKVError {
-  return new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted', undefined, { cause: signal.reason });
 }

@@ -8,8 +8,8 @@
  * `stats()`, then run; it settles with its result, or with a SharedKVError on timeout (one coarse timer
  * for all calls), abort, close, or a Redis error mapped to the memory backend's codes.
  */
-import type { Caller } from '../../client/caller.js';
-import { describe, SharedKVError } from '../../errors.js';
+import { abortedError, type Caller, refuseCall } from '../../client/caller.js';
+import { SharedKVError } from '../../errors.js';
 import type { Encoded } from '../../protocol/codec.js';
 import type { CallOptions } from '../../types.js';
 import type { Backend } from './backend.js';
@@ -125,16 +125,9 @@ export class RedisCaller implements Caller {
   call(name: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
     const timeout = options?.timeout ?? this.timeout;
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
-      return Promise.reject(
-        new SharedKVError(
-          'ERR_SHAREDKV_BAD_ARGUMENT',
-          `Expected \`timeout\` to be a non-negative number (ms), got ${describe(timeout)}`,
-        ),
-      );
-    }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(aborted(signal));
+    const refused = refuseCall(timeout, signal);
+    if (refused) return Promise.reject(refused);
     const run = this.runs[name];
     try {
       checkCall(name, args);
@@ -155,7 +148,7 @@ export class RedisCaller implements Caller {
         onAbort: undefined,
       };
       if (signal) {
-        p.onAbort = () => this.expire(id, aborted(signal));
+        p.onAbort = () => this.expire(id, abortedError(signal));
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.calls.set(id, p);
@@ -253,8 +246,4 @@ export class RedisCaller implements Caller {
     await this.locks.close();
     await this.backend.close();
   }
-}
-
-function aborted(signal: AbortSignal): SharedKVError {
-  return new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted', undefined, { cause: signal.reason });
 }
