@@ -4,6 +4,7 @@
  * answers `{ app, event: 'result', id, ... }`.
  */
 import { connect, type Lock } from '../../src/index.js';
+import { lockSteps, type Step } from '../helpers/lock-steps.js';
 
 const kv = await connect({
   redis: process.env.SKV_REDIS_URL ?? '',
@@ -13,9 +14,8 @@ const kv = await connect({
 const held = new Map<string, Lock>();
 const send = (msg: Record<string, unknown>) => process.send?.({ app: true, pid: process.pid, ...msg });
 
-type Step = { do: string; id: number; [k: string]: unknown };
-
 const steps: Record<string, (s: Step) => Promise<Record<string, unknown>>> = {
+  ...lockSteps(kv, held, send),
   async incr(s) {
     // A window of calls in flight, as a busy server would issue them.
     const n = s.n as number;
@@ -29,43 +29,6 @@ const steps: Record<string, (s: Step) => Promise<Record<string, unknown>>> = {
     };
     await Promise.all(Array.from({ length: 64 }, runner));
     return { results };
-  },
-  async lock(s) {
-    const p = kv.lock(s.name as string, { ttl: s.ttl as number, wait: (s.wait as number) ?? 10_000 });
-    send({ event: 'waiting', id: s.id });
-    const lock = await p;
-    held.set(s.name as string, lock);
-    return { token: lock.token, at: performance.timeOrigin + performance.now() };
-  },
-  async release(s) {
-    return { released: await held.get(s.name as string)?.release() };
-  },
-  async fencedWrites(s) {
-    const lock = held.get(s.name as string)!;
-    let accepted = 0;
-    const codes = new Set<string>();
-    await Promise.all(
-      Array.from({ length: s.n as number }, (_, i) =>
-        kv.set(`fenced:${i}`, i, { fence: lock }).then(
-          () => accepted++,
-          (err) => codes.add(err.code),
-        ),
-      ),
-    );
-    return { accepted, codes: [...codes] };
-  },
-  async withLockRmw(s) {
-    for (let i = 0; i < (s.n as number); i++) {
-      await kv.withLock(
-        'rmw',
-        async () => {
-          const v = (await kv.get<number>(s.key as string)) ?? 0;
-          await kv.set(s.key as string, v + 1);
-        },
-        { ttl: 5000, wait: 60_000 },
-      );
-    }
-    return {};
   },
   async getOrSet(s) {
     let calls = 0;
