@@ -43,6 +43,13 @@ describe('near cache', () => {
     assert.deepEqual(r.third, [1, 2]);
     assert.equal(r.mapsDistinct, true, 'a Map is decoded afresh on every read');
     assert.deepEqual(r.m3, [['x', 1]], 'mutating a returned Map does not change the cache');
+    assert.equal(r.dagShared, true, 'a shared reference is one object in every read');
+    assert.equal(r.cycleKept, true, 'a cycle is kept in every read');
+    assert.deepEqual(r.treeKeys, ['z', 'a', 'u', 'n'], 'key order as written');
+    assert.equal(r.treeEqual, true, 'hits equal the value written (NaN, undefined, bigint included)');
+    assert.equal(r.treeCopies, false);
+    assert.equal(r.hasUndefinedKey, true);
+    assert.equal(r.treeFetches, 1, 'one read went to the owner, the others were hits');
     w.kill('SIGKILL');
     await once(w, 'exit');
   });
@@ -57,6 +64,13 @@ describe('near cache', () => {
     assert.deepEqual(r.third, [1, 2], 'a mutation of one read does not show in the next');
     assert.equal(r.mapsDistinct, true);
     assert.deepEqual(r.m3, [['x', 1]]);
+    assert.equal(r.dagShared, true, 'a shared reference is one object in every read');
+    assert.equal(r.cycleKept, true, 'a cycle is kept in every read');
+    assert.deepEqual(r.treeKeys, ['z', 'a', 'u', 'n'], 'key order as written');
+    assert.equal(r.treeEqual, true, 'hits equal the value written (NaN, undefined, bigint included)');
+    assert.equal(r.treeCopies, true, "each hit is its own copy, and a change to the miss's object shows in none");
+    assert.equal(r.hasUndefinedKey, true);
+    assert.equal(r.treeFetches, 1, 'one read went to the owner, the others were hits');
     w.kill('SIGKILL');
     await once(w, 'exit');
   });
