@@ -32,6 +32,8 @@ const CHURN_MS = 3_000;
  */
 const setupBudget = (keys: number) => Math.max(1_000, keys / 100);
 const PROBE_READS = 20;
+/** perf_hooks GC kinds (NODE_PERFORMANCE_GC_*). */
+const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
 
 /** What one run reports (the child prints it as one JSON line). */
 export interface TtlRun {
@@ -42,8 +44,9 @@ export interface TtlRun {
   /** Event-loop delay over the window, ms. */
   maxMs: number;
   p99Ms: number;
-  /** Longest GC pause in the window, ms. */
+  /** Longest GC pause in the window, ms, and its kind (minor: a scavenge; major: mark-compact). */
   gcMaxMs: number;
+  gcMaxKind: string;
   /** Reads that returned a key after its deadline (must be 0). */
   stale: number;
   reads: number;
@@ -88,8 +91,13 @@ async function child(keys: number, churn: number): Promise<TtlRun> {
   await new Promise((r) => setTimeout(r, Math.max(0, origin + MIN_TTL / 2 - performance.now())));
 
   let gcMaxMs = 0;
+  let gcMaxKind = '';
   const gc = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration);
+    for (const e of list.getEntries()) {
+      if (e.duration <= gcMaxMs) continue;
+      gcMaxMs = e.duration;
+      gcMaxKind = GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other';
+    }
   });
   gc.observe({ entryTypes: ['gc'] });
   const histogram = monitorEventLoopDelay({ resolution: 1 });
@@ -140,6 +148,7 @@ async function child(keys: number, churn: number): Promise<TtlRun> {
     maxMs: histogram.max / 1e6,
     p99Ms: histogram.percentile(99) / 1e6,
     gcMaxMs,
+    gcMaxKind,
     stale,
     reads,
     lagMs: Math.max(0, Math.round(end - lastDeadline)),
