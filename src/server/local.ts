@@ -3,11 +3,10 @@
  * Values are still encoded by the Store layer on the way in and decoded on the way out, so the owner gets
  * the same copy semantics as every other process (mutating a result never changes the store).
  */
-import type { Caller } from '../client/caller.js';
-import { DEFAULT_TIMEOUT } from '../client/caller.js';
+import { abortedError, type Caller, DEFAULT_TIMEOUT, refuseCall } from '../client/caller.js';
 import type { Session } from '../engine/engine.js';
 import { PENDING } from '../engine/table.js';
-import { describe, SharedKVError } from '../errors.js';
+import { SharedKVError } from '../errors.js';
 import type { CallOptions } from '../types.js';
 import type { Server } from './server.js';
 
@@ -58,18 +57,8 @@ export class LocalCaller implements Caller {
 
   call(name: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
-    const t = options?.timeout;
-    if (t !== undefined && (typeof t !== 'number' || !(t >= 0))) {
-      return Promise.reject(
-        new SharedKVError(
-          'ERR_SHAREDKV_BAD_ARGUMENT',
-          `Expected \`timeout\` to be a non-negative number (ms), got ${describe(t)}`,
-        ),
-      );
-    }
-    if (options?.signal?.aborted) {
-      return Promise.reject(new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted'));
-    }
+    const refused = refuseCall(options?.timeout ?? this.timeout, options?.signal);
+    if (refused) return Promise.reject(refused);
     const id = this.nextId++;
     let result: unknown;
     try {
@@ -94,11 +83,8 @@ export class LocalCaller implements Caller {
       if (timeout > 0) {
         w.timer = setTimeout(() => fail(new SharedKVError('ERR_SHAREDKV_TIMEOUT', 'The call timed out')), timeout);
       }
-      options?.signal?.addEventListener(
-        'abort',
-        () => fail(new SharedKVError('ERR_SHAREDKV_ABORTED', 'The call was aborted')),
-        { once: true },
-      );
+      const signal = options?.signal;
+      signal?.addEventListener('abort', () => fail(abortedError(signal)), { once: true });
       this.waiting.set(id, w);
     });
   }
