@@ -25,6 +25,8 @@ export interface NearCacheOptions {
 
 /** Marks an entry that has no decoded value to serve hits from (they decode the bytes). */
 const NONE: unique symbol = Symbol('none');
+/** Marks an entry whose template is made on its first hit (a key read once never pays for one). */
+const LATER: unique symbol = Symbol('later');
 
 /**
  * A cached entry: the value's bytes, and the decoded value hits are served from when there is one: in
@@ -40,7 +42,7 @@ export interface Cached {
    * Default mode: a private copy of the value, a tree of plain objects and arrays, that hits copy with
    * {@link copyTree} (~80 ns for a small object, against ~500 ns to decode it); {@link NONE} when the
    * value holds anything else (a Map, Date, class instance, shared or cyclic reference), which only a
-   * decode reproduces faithfully.
+   * decode reproduces faithfully; {@link LATER} until the first hit.
    */
   tpl: unknown;
 }
@@ -86,7 +88,14 @@ export class NearCache {
   read(key: string, decode: (bytes: Encoded) => unknown): { found: boolean; value: unknown } {
     const c = this.entry(key);
     if (c === undefined) return MISS;
-    return { found: true, value: c.obj !== NONE ? c.obj : c.tpl !== NONE ? copyTree(c.tpl) : decode(c.v) };
+    if (c.obj !== NONE) return { found: true, value: c.obj };
+    if (c.tpl === LATER) {
+      // The first hit decodes, as every hit used to; what it decoded becomes the template if it can be one.
+      const value = decode(c.v);
+      c.tpl = shapeOf(value) === TREE ? value : NONE;
+      return { found: true, value: c.tpl === NONE ? value : copyTree(value) };
+    }
+    return { found: true, value: c.tpl !== NONE ? copyTree(c.tpl) : decode(c.v) };
   }
 
   /**
@@ -153,15 +162,16 @@ export class NearCache {
 
   /**
    * Caches `v` for `ttl` ms (`-1`: until invalidated). `obj` is its decoded value, as handed to the reader
-   * that fetched it: kept as the shared hit value when frozen (frozen mode), else copied into a template
-   * when it is a tree of plain objects and arrays (the reader may change its own object afterwards).
+   * that fetched it: kept as the shared hit value when it is frozen (frozen mode) or a primitive. (Not as
+   * a template: the reader may change it, and a key written between reads is never hit, so copying every
+   * fetched value would be wasted; the first hit makes the template.)
    */
   set(key: string, v: Encoded, ttl: number, obj?: unknown): void {
     if (v.length > this.maxBytes) return;
     this.delete(key);
     // Primitives are immutable anyway: every mode shares them. Objects only when frozen mode froze them.
     const shared = obj !== undefined && (isPrimitive(obj) || (this.frozen && Object.isFrozen(obj))) ? obj : NONE;
-    const tpl = shared === NONE && obj !== undefined && !this.frozen && shapeOf(obj) === TREE ? copyTree(obj) : NONE;
+    const tpl = shared === NONE && !this.frozen ? LATER : NONE;
     this.map.set(key, { v, exp: ttl < 0 ? Number.POSITIVE_INFINITY : performance.now() + ttl, obj: shared, tpl });
     this.newest = key;
     this.bytes += v.length;
