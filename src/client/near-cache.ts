@@ -210,22 +210,28 @@ const MISS = { found: false, value: undefined } as const;
 const TREE = 0;
 /** Plain objects and arrays, some reached twice (a shared reference or a cycle): freezable, not copyable. */
 const GRAPH = 1;
-/** Holds something else (a Map, Set, Date, typed array, class instance, a `__proto__` key, a hole). */
+/**
+ * Holds something else (a Map, Set, Date, typed array, class instance, a `__proto__` key, a hole), or is
+ * nested deeper than {@link MAX_DEPTH}.
+ */
 const OTHER = 2;
+/** Nesting past which a value is left to the decoder (the walks here recurse; the decoder copes). */
+const MAX_DEPTH = 500;
 
 /**
  * What kind of value `v` is, for the near cache: only a {@link TREE} can be served by {@link copyTree}
  * (a copy would split a shared reference in two, and loop on a cycle); a {@link GRAPH} can still be frozen.
  */
-function shapeOf(v: unknown, seen = new Set<object>()): number {
+function shapeOf(v: unknown, seen = new Set<object>(), depth = 0): number {
   if (v === null || typeof v !== 'object') return TREE;
   if (seen.has(v)) return GRAPH;
+  if (depth > MAX_DEPTH) return OTHER;
   seen.add(v);
   let shape = TREE;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       if (!(i in v)) return OTHER;
-      shape = Math.max(shape, shapeOf(v[i], seen));
+      shape = Math.max(shape, shapeOf(v[i], seen, depth + 1));
       if (shape === OTHER) return OTHER;
     }
     return shape;
@@ -234,7 +240,7 @@ function shapeOf(v: unknown, seen = new Set<object>()): number {
   for (const k in v) {
     // Assigning this key to a copy would set its prototype instead.
     if (k === '__proto__') return OTHER;
-    shape = Math.max(shape, shapeOf((v as Record<string, unknown>)[k], seen));
+    shape = Math.max(shape, shapeOf((v as Record<string, unknown>)[k], seen, depth + 1));
     if (shape === OTHER) return OTHER;
   }
   return shape;

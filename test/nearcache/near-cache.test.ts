@@ -50,6 +50,7 @@ describe('near cache', () => {
     assert.equal(r.treeCopies, false);
     assert.equal(r.hasUndefinedKey, true);
     assert.equal(r.treeFetches, 1, 'one read went to the owner, the others were hits');
+    assert.deepEqual(r.deepReads, [1000, 1000, 1000], 'a value nested 1,000 deep reads back whole');
     w.kill('SIGKILL');
     await once(w, 'exit');
   });
@@ -71,6 +72,7 @@ describe('near cache', () => {
     assert.equal(r.treeCopies, true, "each hit is its own copy, and a change to the miss's object shows in none");
     assert.equal(r.hasUndefinedKey, true);
     assert.equal(r.treeFetches, 1, 'one read went to the owner, the others were hits');
+    assert.deepEqual(r.deepReads, [1000, 1000, 1000], 'a value nested 1,000 deep reads back whole');
     w.kill('SIGKILL');
     await once(w, 'exit');
   });
