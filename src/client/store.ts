@@ -4,7 +4,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { badArgument, describe, SharedKVError } from '../errors.js';
-import { decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
+import { decodeStored, decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
 import type {
   Batch,
   CallOptions,
@@ -153,7 +153,7 @@ export class KVStore implements Store {
     } catch (err) {
       return Promise.reject(err);
     }
-    const hit = near.read(k, decodeValue);
+    const hit = near.read(k, decodeStored);
     if (hit.found) return Promise.resolve(hit.value as T);
     // `getc` reads and asks the owner to tell us when the key changes.
     const fetch = near.begin(k);

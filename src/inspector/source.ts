@@ -14,7 +14,7 @@ import type {
 } from '../engine/commands/introspect.js';
 import { PENDING } from '../engine/table.js';
 import { badArgument, SharedKVError } from '../errors.js';
-import { decodeValue, type Encoded, encodeValue } from '../protocol/codec.js';
+import { decodeStored, type Encoded, encodeValue } from '../protocol/codec.js';
 import type { CommandLatency, MonitorEvent, Server } from '../server/server.js';
 import { dialUnix, dialUnixUntil } from '../transport/socket.js';
 import type { Store } from '../types.js';
@@ -113,7 +113,7 @@ class RawSource implements Source {
 
   async peek(key: string): Promise<PeekedValue | null> {
     const r = (await this.call('peek', [key])) as { v: Encoded; type: ValueType; size: number; ttl: number } | null;
-    return r && { value: decodeValue(r.v), type: r.type, size: r.size, ttl: r.ttl };
+    return r && { value: decodeStored(r.v), type: r.type, size: r.size, ttl: r.ttl };
   }
 
   async namespaces(): Promise<NamespacesResult> {

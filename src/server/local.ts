@@ -35,7 +35,7 @@ export class LocalCaller implements Caller {
         this.waiting.delete(id);
         if (w.timer) clearTimeout(w.timer);
         if (err) w.reject(err);
-        else w.resolve(result);
+        else w.resolve(viewsOf(result));
       },
       (message) => {
         // Delivered asynchronously, as for remote clients, so a handler never runs inside the publisher's call.
@@ -67,8 +67,9 @@ export class LocalCaller implements Caller {
       return Promise.reject(err);
     }
     if (result !== PENDING) {
+      const out = viewsOf(result);
       const durable = this.server.engine.durable?.();
-      return durable ? durable.then(() => result) : Promise.resolve(result);
+      return durable ? durable.then(() => out) : Promise.resolve(out);
     }
     // Only waits (getOrSet while another process loads) get here; they honour timeout and signal.
     return new Promise((resolve, reject) => {
@@ -99,4 +100,23 @@ export class LocalCaller implements Caller {
     }
     this.waiting.clear();
   }
+}
+
+/**
+ * The engine answers with its stored value bytes themselves (a remote peer gets a copy in the frame). The
+ * owner's own store decodes them in this process, and the decoder caches a DataView on the array it reads
+ * (see `decodeStored` in protocol/codec.ts): hand it fresh views instead, so stored values stay untouched.
+ */
+function viewsOf(result: unknown): unknown {
+  if (result instanceof Uint8Array) return result.subarray(0);
+  if (!Array.isArray(result)) return result;
+  let out: unknown[] | undefined;
+  for (let i = 0; i < result.length; i++) {
+    const v = viewsOf(result[i]);
+    if (v !== result[i]) {
+      out ??= result.slice();
+      out[i] = v;
+    }
+  }
+  return out ?? result;
 }

@@ -1,7 +1,10 @@
 /** Engine: get, set (and its options), del, has, mget, mset, clear, size, ping, stats. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { connect, type OwnerStore } from '../../src/index.js';
+import { decodeStored, decodeValue, encodeValue } from '../../src/protocol/codec.js';
 import { decodeFrame, encodeFrame } from '../../src/protocol/envelope.js';
+import type { Server } from '../../src/server/server.js';
 import { dec, EngineHarness, enc } from '../helpers/engine.js';
 
 describe('engine: get and set', () => {
@@ -247,5 +250,31 @@ describe('engine: stats and ping', () => {
     h.set('a', 'smaller');
     h.exec('del', ['a', 'b']);
     assert.equal(h.engine.bytes, 0);
+  });
+});
+
+describe('value codec and stored bytes', () => {
+  it('decoding kept bytes hangs nothing on them (stored values stay as they were stored)', async () => {
+    const bytes = encodeValue({ a: 1, list: ['x', 'y'] });
+    assert.deepEqual(decodeStored(bytes), { a: 1, list: ['x', 'y'] });
+    assert.equal(Object.hasOwn(bytes, 'dataView'), false);
+    // What decodeStored is for: the plain decode (for bytes fresh from a frame) caches a DataView on them.
+    const fresh = encodeValue({ a: 1 });
+    decodeValue(fresh);
+    assert.equal(Object.hasOwn(fresh, 'dataView'), true);
+    // The owner's own store reads the engine's stored bytes directly: they must come out unchanged.
+    const kv = (await connect({ role: 'owner' })) as OwnerStore;
+    try {
+      await kv.set('k', { n: 1 });
+      await kv.incr('counter');
+      assert.deepEqual(await kv.get('k'), { n: 1 });
+      assert.equal(await kv.incr('counter'), 2);
+      const engine = (kv as unknown as { server: Server }).server.engine;
+      for (const key of ['k', 'counter']) {
+        assert.equal(Object.hasOwn(engine.data.get(key)!.v, 'dataView'), false, key);
+      }
+    } finally {
+      await kv.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 /** Counters: incr and decr, on numbers stored with the value codec (integers and floats). */
-import { decodeValue, type Encoded, encodeNumber } from '../../protocol/codec.js';
+import { decodeStored, type Encoded, encodeNumber } from '../../protocol/codec.js';
 import type { Engine } from '../engine.js';
 import { type CommandSpec, checkKey, checkNumber, command } from '../table.js';
 import { wrongType } from './values.js';
@@ -8,7 +8,7 @@ function add(engine: Engine, key: string, by: number): number {
   const e = engine.read(key);
   let current = 0;
   if (e) {
-    const v = decodeValue(e.v as Encoded);
+    const v = decodeStored(e.v as Encoded);
     if (typeof v !== 'number') throw wrongType(key, 'a number');
     current = v;
   }

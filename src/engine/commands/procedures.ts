@@ -5,7 +5,7 @@
  * so a read-modify-write needs one round trip instead of a lock and several.
  */
 import { badArgument, describe, SharedKVError } from '../../errors.js';
-import { decodeValue, type Encoded, encodeValue } from '../../protocol/codec.js';
+import { decodeStored, decodeValue, type Encoded, encodeValue } from '../../protocol/codec.js';
 import type { Engine } from '../engine.js';
 import { type CommandContext, type CommandSpec, checkKey, command } from '../table.js';
 
@@ -50,7 +50,7 @@ function transaction(ctx: CommandContext): Transaction {
   return {
     get: (key) => {
       const v = run('get', key) as Encoded | null;
-      return v === null ? undefined : (decodeValue(v) as never);
+      return v === null ? undefined : (decodeStored(v) as never);
     },
     set: (key, value, options) => {
       if (value === undefined) throw badArgument('Cannot store `undefined`; use del()');
