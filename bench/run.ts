@@ -122,37 +122,20 @@ async function peerVersions(stores: readonly StoreKind[]): Promise<Partial<Recor
 }
 
 /**
- * Runs `bench/persist.ts` (another file, standalone: it parses its own argv and forks its own clients) as a
- * child process, so its flags and its owner stay apart from this cluster primary.
+ * Runs a standalone bench script (`bench/persist.ts`, `bench/ttl.ts`: each parses its own argv and starts
+ * its own owner and clients) as a child process under a heading, so its flags and its owner stay apart
+ * from this cluster primary. Resolves with its exit code.
  */
-async function runPersist(options: BenchOptions): Promise<number> {
-  if (!existsSync(PERSIST_SCRIPT)) {
-    process.stdout.write('\n### Persistence (fsync policies)\n\nbench/persist.ts is missing: no persistence rows.\n');
+async function runScript(heading: string, script: string, args: string[]): Promise<number> {
+  const name = `bench/${path.basename(script)}`;
+  if (!existsSync(script)) {
+    process.stdout.write(`\n### ${heading}\n\n${name} is missing: no rows.\n`);
     return 0;
   }
-  process.stdout.write('\n### Persistence (fsync policies)\n\n');
-  const args = [
-    '--import',
-    'tsx',
-    PERSIST_SCRIPT,
-    '--duration',
-    String(options.durationMs),
-    '--runs',
-    String(options.runs),
-  ];
-  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  process.stdout.write(`\n### ${heading}\n\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: 'inherit' });
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  if (code !== 0) process.stderr.write(`bench/persist.ts exited with code ${code} (signal ${signal})\n`);
-  return code ?? 1;
-}
-
-/** Runs `bench/ttl.ts` (standalone, one fresh owner process per run) as a child process. */
-async function runTtl(options: BenchOptions): Promise<number> {
-  process.stdout.write('\n### TTL at scale (event-loop delay while a million keys expire)\n\n');
-  const args = ['--import', 'tsx', TTL_SCRIPT, '--runs', String(options.runs)];
-  const child = spawn(process.execPath, args, { stdio: 'inherit' });
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  if (code !== 0) process.stderr.write(`bench/ttl.ts exited with code ${code} (signal ${signal})\n`);
+  if (code !== 0) process.stderr.write(`${name} exited with code ${code} (signal ${signal})\n`);
   return code ?? 1;
 }
 
@@ -252,8 +235,15 @@ async function primaryMain(): Promise<number> {
     }
     status = 1;
   }
-  if (options.persist && (await runPersist(options)) !== 0) status = 1;
-  if (options.ttl && (await runTtl(options)) !== 0) status = 1;
+  const runs = ['--runs', String(options.runs)];
+  if (options.persist) {
+    const args = ['--duration', String(options.durationMs), ...runs];
+    if ((await runScript('Persistence (fsync policies)', PERSIST_SCRIPT, args)) !== 0) status = 1;
+  }
+  if (options.ttl) {
+    const heading = 'TTL at scale (event-loop delay while a million keys expire)';
+    if ((await runScript(heading, TTL_SCRIPT, runs)) !== 0) status = 1;
+  }
   return status;
 }
 

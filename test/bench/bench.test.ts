@@ -133,8 +133,20 @@ describe('bench chart', () => {
 });
 
 /** Runs the bench with `args` in a child process; resolves with its exit code and everything it printed. */
-async function runBench(args: string[], env = process.env): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+function runBench(args: string[], env = process.env): Promise<{ code: number | null; output: string }> {
+  return runScript(RUN, args, env);
+}
+
+/** Runs a bench script under tsx in a child process; resolves with its exit code and everything it printed. */
+async function runScript(
+  script: string,
+  args: string[],
+  env = process.env,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => {
     output += d.toString();
@@ -199,15 +211,7 @@ describe('bench run (tiny, real processes)', () => {
 describe('bench/ttl.ts (tiny, real processes)', () => {
   it('stores keys with ttls, measures until they are gone, and prints the table with 0 stale reads', async () => {
     const script = fileURLToPath(new URL('../../bench/ttl.ts', import.meta.url));
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', script, '--keys', '20000', '--runs', '1', '--churn', '0,5000'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const [code] = await once(child, 'exit');
+    const { code, output } = await runScript(script, ['--keys', '20000', '--runs', '1', '--churn', '0,5000']);
     assert.equal(code, 0, output);
     const runs = output
       .split('\n')
