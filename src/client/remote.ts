@@ -17,6 +17,7 @@ import type { Channel } from '../transport/transport.js';
 import type { CallOptions } from '../types.js';
 import { abortedError, type Caller, DEFAULT_TIMEOUT, refuseCall } from './caller.js';
 import type { NearCache } from './near-cache.js';
+import { PendingTable } from './pending.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -51,7 +52,7 @@ const FINAL = new Set(['ERR_SHAREDKV_AUTH', 'ERR_SHAREDKV_PROTOCOL', 'ERR_SHARED
 
 /** Client side of any remote transport. */
 export class RemoteCaller implements Caller {
-  private readonly calls = new Map<number, Pending>();
+  private readonly calls = new PendingTable<Pending>();
   private queue: unknown[] = [];
   private flushScheduled = false;
   private nextId = 1;
@@ -325,10 +326,10 @@ export class RemoteCaller implements Caller {
     this.timer = setInterval(() => {
       const now = performance.now();
       let armed = false;
-      for (const [id, p] of this.calls) {
+      this.calls.forEach((p, id) => {
         if (p.deadline <= now) this.expire(id, this.timedOut(id, this.wasSent(p)));
         else if (p.deadline !== Number.POSITIVE_INFINITY) armed = true;
-      }
+      });
       if (!armed && this.timer) {
         clearInterval(this.timer);
         this.timer = null;
@@ -398,19 +399,18 @@ export class RemoteCaller implements Caller {
 
   /** Rejects the calls that left on the lost connection; those still queued wait for the next one. */
   private rejectSent(reason: SharedKVError): void {
-    for (const [id, p] of this.calls) {
-      if (!this.wasSent(p)) continue;
+    this.calls.forEach((p, id) => {
+      if (!this.wasSent(p)) return;
       this.calls.delete(id);
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
       p.reject(reason);
-    }
+    });
   }
 
   private rejectAll(reason: SharedKVError): void {
     this.queue = [];
     this.unsent.clear();
-    const calls = [...this.calls.values()];
-    this.calls.clear();
+    const calls = this.calls.drain();
     for (const p of calls) {
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
       p.reject(reason);

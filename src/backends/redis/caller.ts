@@ -9,6 +9,7 @@
  * for all calls), abort, close, or a Redis error mapped to the memory backend's codes.
  */
 import { abortedError, type Caller, refuseCall } from '../../client/caller.js';
+import { PendingTable } from '../../client/pending.js';
 import { SharedKVError } from '../../errors.js';
 import type { Encoded } from '../../protocol/codec.js';
 import type { CallOptions } from '../../types.js';
@@ -56,7 +57,7 @@ export class RedisCaller implements Caller {
   readonly loads: Loads;
   readonly locks: Locks;
   readonly procedures: Procedures;
-  private readonly calls = new Map<number, Pending>();
+  private readonly calls = new PendingTable<Pending>();
   private readonly runs: Record<string, Run>;
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
@@ -137,7 +138,8 @@ export class RedisCaller implements Caller {
       return Promise.reject(err);
     }
     this.count(name, args);
-    const id = this.nextId++;
+    const id = this.nextId;
+    this.nextId = id >= 0x7fffffff ? 1 : id + 1;
     return new Promise((resolve, reject) => {
       const p: Pending = {
         resolve,
@@ -209,7 +211,7 @@ export class RedisCaller implements Caller {
     this.timer = setInterval(() => {
       const now = performance.now();
       let armed = false;
-      for (const [id, p] of this.calls) {
+      this.calls.forEach((p, id) => {
         if (p.deadline <= now) {
           // A call that ran out while the connection was down failed for that reason, as on a socket client.
           const up = this.backend.cmd.status === 'ready';
@@ -224,7 +226,7 @@ export class RedisCaller implements Caller {
                 ),
           );
         } else if (p.deadline !== Number.POSITIVE_INFINITY) armed = true;
-      }
+      });
       if (!armed && this.timer) {
         clearInterval(this.timer);
         this.timer = null;
@@ -236,9 +238,9 @@ export class RedisCaller implements Caller {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const id of [...this.calls.keys()]) {
+    this.calls.forEach((_, id) => {
       this.expire(id, new SharedKVError('ERR_SHAREDKV_CLOSED', 'The store was closed'));
-    }
+    });
     if (this.timer) {
       clearInterval(this.timer);
       this.timer = null;
