@@ -3,12 +3,9 @@
  * Unix socket in that directory (`--port 0`: no TCP at all, so it can never collide with the machine's
  * Redis on 6379), persistence off, and killed when the bench exits, however it exits.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { spawnRedis, waitForPing } from '../scripts/redis-process.js';
 
 /** A running private server. */
 export interface PrivateRedis {
@@ -21,14 +18,6 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-const START_TIMEOUT_MS = 10_000;
-
-const running = new Set<ChildProcess>();
-// Whatever ends the bench (an error, process.exit, a signal turned into exit by run.ts) ends the server.
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /**
  * Why no private Redis can start here (no `redis-server` binary), or `undefined` when one can.
  */
@@ -40,22 +29,9 @@ export function redisUnavailable(): string | undefined {
   return undefined;
 }
 
-function pings(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ path });
-    let data = '';
-    socket.setTimeout(500, () => socket.destroy());
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: Buffer) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) {
-        socket.end();
-        resolve(data.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('close', () => resolve(false));
-  });
+/** The socket lives in the server's own directory: private to it, and gone with it. */
+function socketIn(dir: string): string {
+  return join(dir, 'redis.sock');
 }
 
 /**
@@ -67,62 +43,15 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const missing = redisUnavailable();
   if (missing !== undefined) throw new Error(missing);
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const dir = mkdtempSync(join(tmpdir(), 'sharedkv-bench-redis-'));
-  const socket = join(dir, 'redis.sock');
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      '0',
-      '--unixsocket',
-      socket,
-      '--unixsocketperm',
-      '700',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  running.add(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = once(child, 'exit');
-  let stopping: Promise<void> | undefined;
-  const server: PrivateRedis = {
-    socket,
-    pid: child.pid ?? -1,
-    version,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-          await exited;
-          clearTimeout(timer);
-        }
-        running.delete(child);
-        rmSync(dir, { recursive: true, force: true });
-      })()),
-  };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!(await pings(socket))) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      await server.stop();
-      throw new Error(`the private redis-server did not start:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return server;
+  const server = spawnRedis('sharedkv-bench-redis-', (dir) => [
+    '--port',
+    '0',
+    '--unixsocket',
+    socketIn(dir),
+    '--unixsocketperm',
+    '700',
+  ]);
+  const socket = socketIn(server.dir);
+  await waitForPing(server, { path: socket }, 'the private redis-server');
+  return { socket, pid: server.pid, version, stop: server.stop };
 }

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** node_modules/.cache is where build tools keep caches: ignored by git and by the linters. */
 const OUT = path.join(ROOT, 'node_modules', '.cache', 'sharedkv-bench');
-/** The trees the workers import: the bench itself and the library it measures. */
-const TREES = ['bench', 'src'];
+/** The trees the workers import: the bench itself, the library it measures, and scripts/ (its Redis process). */
+const TREES = ['bench', 'src', 'scripts'];
 
 async function listTs(dir: string): Promise<string[]> {
   const entries = await readdir(path.join(ROOT, dir), { recursive: true, withFileTypes: true });

@@ -6,12 +6,10 @@
  * Without the binary the tests skip with a printed reason, unless `SHAREDKV_REQUIRE_REDIS=1` (set by
  * `.ci/run`) turns the missing binary into a failure.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { spawnRedis, waitForPing } from '../../scripts/redis-process.js';
 
 /** A running private server. */
 export interface RedisServer {
@@ -30,12 +28,6 @@ export interface RedisClusterServers {
   readonly startup: Array<{ host: string; port: number }>;
   stop(): Promise<void>;
 }
-
-const started = new Set<ChildProcess>();
-// A test process that dies without its after() hooks must not leave servers behind.
-process.once('exit', () => {
-  for (const child of started) child.kill('SIGKILL');
-});
 
 let probed: string | null | undefined;
 
@@ -102,92 +94,16 @@ export async function startRedis(args: string[] = [], options: StartOptions = {}
   let lastError: unknown;
   for (let attempt = 0; attempt < (options.port === undefined ? 5 : 1); attempt++) {
     const port = options.port ?? (await freePort(options.bus));
-    const dir = mkdtempSync(join(tmpdir(), 'sharedkv-redis-'));
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--daemonize',
-        'no',
-        '--loglevel',
-        'warning',
-        ...args,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    started.add(child);
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    const exited = once(child, 'exit');
-    let stopping: Promise<void> | undefined;
-    const server: RedisServer = {
-      port,
-      pid: child.pid ?? -1,
-      url: `redis://127.0.0.1:${port}`,
-      stop: () =>
-        (stopping ??= (async () => {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-            await exited;
-            clearTimeout(timer);
-          }
-          started.delete(child);
-          rmSync(dir, { recursive: true, force: true });
-        })()),
-    };
+    const server = spawnRedis('sharedkv-redis-', () => ['--port', String(port), '--bind', '127.0.0.1', ...args]);
     try {
-      await waitForPing(port, child);
-      return server;
+      await waitForPing(server, { host: '127.0.0.1', port }, `redis-server on port ${port}`);
+      return { port, pid: server.pid, url: `redis://127.0.0.1:${port}`, stop: server.stop };
     } catch (err) {
-      lastError = new Error(`redis-server on port ${port} did not start: ${(err as Error).message}\n${output}`);
-      await server.stop();
+      // Another process may have taken the port between freePort() and the server's bind: try another.
+      lastError = err;
     }
   }
   throw lastError;
-}
-
-/** Resolves once the server answers PING; rejects if the process exits first or after 10 s. */
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (Date.now() < end) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error('the process exited');
-    if (await pings(port)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('no answer to PING within 10 s');
-}
-
-function pings(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    let data = '';
-    socket.setTimeout(500, () => socket.destroy());
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d) => {
-      data += d.toString();
-      if (data.includes('\r\n')) {
-        socket.end();
-        resolve(data.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('close', () => resolve(false));
-  });
 }
 
 /** Runs `redis-cli` with `args` and resolves with its output; rejects on a non-zero exit. */
