@@ -18,6 +18,10 @@ function capacityOf(table: PendingTable<unknown>): number {
   return (table as unknown as { ids: Int32Array }).ids.length;
 }
 
+function overflowOf(table: PendingTable<unknown>): number {
+  return (table as unknown as { overflow: Map<number, unknown> }).overflow.size;
+}
+
 describe('PendingTable', () => {
   it('agrees with a Map on get, delete, size, forEach and drain, across the id wrap', () => {
     const op = fc.oneof(
@@ -78,7 +82,7 @@ describe('PendingTable', () => {
     );
   });
 
-  it('keeps calls whose ids share a slot by growing, and finds none that was never added', () => {
+  it('keeps calls whose ids share a slot, the older one in the overflow', () => {
     const table = new PendingTable<string>();
     table.set(5, 'a');
     table.set(5 + 64, 'b');
@@ -87,8 +91,30 @@ describe('PendingTable', () => {
     assert.equal(table.get(69), 'b');
     assert.equal(table.get(133), 'c');
     assert.equal(table.get(5 + 256), undefined);
-    assert.ok(capacityOf(table) >= 256);
     assert.equal(table.size, 3);
+    assert.equal(capacityOf(table), 64, 'no growth for three calls');
+    assert.equal(table.delete(69), true);
+    assert.equal(table.get(69), undefined);
+    assert.equal(table.size, 2);
+  });
+
+  it('does not grow while one call stays in flight and a million others pass', () => {
+    // A lock wait that lasts while the client keeps working: growing on every clash would double the
+    // table each time the ids went round it.
+    const table = new PendingTable<number>();
+    const nextId = idSource(1);
+    const waiting = nextId();
+    table.set(waiting, waiting);
+    const inFlight: number[] = [];
+    for (let i = 0; i < 64 * 16_000; i++) {
+      const id = nextId();
+      table.set(id, id);
+      inFlight.push(id);
+      if (inFlight.length === 64) for (const done of inFlight.splice(0)) assert.equal(table.delete(done), true);
+    }
+    assert.ok(capacityOf(table) <= 256, `the table grew to ${capacityOf(table)} slots`);
+    assert.equal(table.get(waiting), waiting);
+    assert.equal(table.size, 1);
   });
 
   it('does not grow while 64 calls at a time go through it in sequence', () => {
@@ -101,9 +127,9 @@ describe('PendingTable', () => {
       inFlight.push(id);
       if (inFlight.length === 64) for (const done of inFlight.splice(0)) table.delete(done);
     }
-    // 64 sequential ids never share a slot of 64, except in the round that wraps from 2^31 - 1 to 1 (0 is
-    // skipped): that one doubles the table once.
+    // The table doubles when the calls in flight would fill more than half of it: 64 at a time fit in 128.
     assert.equal(capacityOf(table), 128);
     assert.equal(table.size, 0);
+    assert.equal(overflowOf(table), 0, 'sequential calls never take the slot of another, also across the id wrap');
   });
 });
