@@ -27,7 +27,7 @@ describe('PendingTable', () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('add' as const), n: fc.integer({ min: 1, max: 40 }) }),
       fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
-      fc.record({ kind: fc.constant('removeOld' as const), n: fc.integer({ min: 1, max: 40 }) }),
+      fc.record({ kind: fc.constant('removeNewest' as const), n: fc.integer({ min: 1, max: 40 }) }),
       fc.record({ kind: fc.constant('get' as const), id: fc.integer({ min: 1, max: 0x7fffffff }) }),
       fc.record({ kind: fc.constant('sweep' as const), mod: fc.integer({ min: 2, max: 5 }) }),
       fc.constant({ kind: 'drain' as const }),
@@ -50,8 +50,8 @@ describe('PendingTable', () => {
             assert.equal(table.delete(id), true);
             model.delete(id);
             assert.equal(table.delete(id), false, 'a second delete finds nothing');
-          } else if (o.kind === 'removeOld') {
-            // The oldest calls stay longest in real use (a lock wait): remove the newest instead.
+          } else if (o.kind === 'removeNewest') {
+            // Calls made last may end first, while the oldest stay in flight (a lock wait): the overflow's case.
             for (const id of [...model.keys()].slice(-o.n)) {
               table.delete(id);
               model.delete(id);
