@@ -18,8 +18,17 @@ import { crc32 } from 'node:zlib';
 export const LOG_MAGIC = 'SKV-LOG\n';
 /** Magic of a snapshot file. */
 export const SNAPSHOT_MAGIC = 'SKV-SNP\n';
-/** Version of the format; a reader refuses files of another version. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version of the format written. 2 added plain value encodings (see `PLAIN_TAG` in protocol/codec.ts); the
+ * file layout is the same as 1's.
+ */
+export const FORMAT_VERSION = 2;
+/**
+ * Oldest version a reader accepts: version 1 files hold only the structured value encoding, which is still
+ * read. A reader refuses versions outside this range, so an older sharedkv refuses a version 2 file
+ * instead of failing later on values it cannot decode.
+ */
+export const OLDEST_FORMAT_VERSION = 1;
 /** Bytes of the file header. */
 export const FILE_HEADER_BYTES = 16;
 /** Bytes of a frame header. */
@@ -47,13 +56,20 @@ export function fileHeader(magic: string): Buffer {
   return b;
 }
 
+/** The format version a file header declares (check it with {@link checkFileHeader} first). */
+export function headerVersion(b: Buffer): number {
+  return b.readUInt32LE(8);
+}
+
 /** Why a file header is not acceptable, or null when it is. */
 export function checkFileHeader(b: Buffer, magic: string): string | null {
   if (b.length < FILE_HEADER_BYTES) return 'incomplete file header';
   if (b.toString('latin1', 0, 8) !== magic) return `not a sharedkv ${magic === LOG_MAGIC ? 'log' : 'snapshot'} file`;
   if (b.readUInt32LE(12) !== crc32(b.subarray(0, 12))) return 'bad file header checksum';
   const version = b.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) return `format version ${version}, this sharedkv reads version ${FORMAT_VERSION}`;
+  if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) {
+    return `format version ${version}, this sharedkv reads versions ${OLDEST_FORMAT_VERSION} to ${FORMAT_VERSION}`;
+  }
   return null;
 }
 

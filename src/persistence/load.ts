@@ -8,7 +8,18 @@
  *   or lose acknowledged writes. With `repair`, the log is instead cut at the first bad frame and every
  *   later segment removed, and the report says how many bytes went.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { debuglog } from 'node:util';
 import { SharedKVError } from '../errors.js';
@@ -16,6 +27,9 @@ import {
   checkFileHeader,
   decodeOps,
   FILE_HEADER_BYTES,
+  FORMAT_VERSION,
+  fileHeader,
+  headerVersion,
   LOG_MAGIC,
   OP_DEL,
   OP_END,
@@ -113,6 +127,23 @@ function readHeader(path: string): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Rewrites the header of the segment about to be appended to when an older format version wrote it: what
+ * is appended now may use encodings that version cannot read, and its readers must refuse the file rather
+ * than fail on a value later. 16 bytes in one write at offset 0, then fsync.
+ */
+function upgradeHeader(path: string): void {
+  if (headerVersion(readHeader(path)) === FORMAT_VERSION) return;
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, fileHeader(LOG_MAGIC), 0, FILE_HEADER_BYTES, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  log('persistence: %s now declares format version %d', path, FORMAT_VERSION);
 }
 
 function truncate(path: string, size: number): void {
@@ -304,6 +335,7 @@ export function loadDir(dir: string, options: { repair: boolean; wallNow: number
   report.fence = fence;
   const gen = segments.at(-1) ?? Math.max(base, 1);
   const size = segments.length > 0 ? fileSize(join(dir, logName(gen))) : 0;
+  if (size >= FILE_HEADER_BYTES) upgradeHeader(join(dir, logName(gen)));
   let logBytes = 0;
   for (const g of segments) logBytes += fileSize(join(dir, logName(g)));
   report.ms = Math.round((performance.now() - t0) * 10) / 10;

@@ -23,6 +23,86 @@ const valuePackr = new Packr({
   },
 });
 
+/**
+ * Plain values: objects and arrays made only of plain objects, arrays and primitives, with no shared
+ * references. Most cached values are like this, and for them structured clone's extras are dead weight:
+ * msgpackr's records write a record definition inside every value, and reading one back (defining the
+ * record, then reading through it) cost 790 ns for a 4-field object against 480 ns for a plain MessagePack
+ * map (encoding, 590 vs 320 ns). They are written as plain MessagePack after the byte 0xc1, which
+ * MessagePack leaves unused, so no encoding made by the structured codec starts with it and values written
+ * before this format existed still read back.
+ */
+const plainPackr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  useToJSON: false,
+  int64AsType: 'bigint',
+});
+
+/** First byte of a plain encoding (the value's MessagePack follows it). */
+export const PLAIN_TAG = 0xc1;
+/**
+ * Plain objects (not arrays) a value may hold and still be written plain. Records pay off once a shape
+ * repeats: 1,000 objects of one shape read back in 320 µs as records and 590 µs as maps, and take 52 KB
+ * instead of 80 KB.
+ */
+const PLAIN_MAX_OBJECTS = 4;
+/** Values (at any depth) the plain check looks at before it gives up and lets structured clone write it. */
+const PLAIN_MAX_NODES = 256;
+
+/** Budget of the plain check, reset per value; module state so the check allocates nothing. */
+let plainObjects = 0;
+let plainNodes = 0;
+/** The objects and arrays seen so far in the value being checked, made only when there is a second one. */
+let plainFirst: object | undefined;
+let plainSeen: Set<object> | undefined;
+
+function isPlainNode(value: unknown): boolean {
+  if (++plainNodes > PLAIN_MAX_NODES) return false;
+  if (typeof value !== 'object') {
+    return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === undefined;
+  }
+  if (value === null) return true;
+  // A second sighting of the same object is a shared reference (or a cycle), which only structured clone keeps.
+  if (plainFirst === undefined) plainFirst = value;
+  else {
+    if (plainSeen === undefined) plainSeen = new Set([plainFirst]);
+    if (plainSeen.has(value)) return false;
+    plainSeen.add(value);
+  }
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) if (!isPlainNode(value[i])) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if ((proto !== Object.prototype && proto !== null) || ++plainObjects > PLAIN_MAX_OBJECTS) return false;
+  for (const k in value) {
+    if (!isPlainNode((value as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function isPlain(value: object): boolean {
+  plainObjects = 0;
+  plainNodes = 0;
+  plainFirst = undefined;
+  plainSeen = undefined;
+  const plain = isPlainNode(value);
+  plainFirst = undefined;
+  plainSeen = undefined;
+  return plain;
+}
+
+function encodePlain(value: object): Encoded {
+  const body = plainPackr.pack(value);
+  const out = new Uint8Array(body.length + 1);
+  out[0] = PLAIN_TAG;
+  out.set(body, 1);
+  return out;
+}
+
 /** Encoded value bytes as stored by the owner. */
 export type Encoded = Uint8Array;
 
@@ -38,6 +118,7 @@ export function encodeValue(value: unknown): Encoded {
   // MessagePack writes -0 as the integer 0; as a whole value it is kept as a float. Nested -0 still becomes 0.
   if (value === 0 && Object.is(value, -0)) return Uint8Array.of(0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0);
   try {
+    if (typeof value === 'object' && value !== null && isPlain(value)) return encodePlain(value);
     return valuePackr.pack(value);
   } catch (err) {
     if (err instanceof SharedKVError) throw err;
@@ -55,6 +136,7 @@ export function encodeValue(value: unknown): Encoded {
  * owner's stored values, a near cache's entries) use {@link decodeStored}.
  */
 export function decodeValue(bytes: Encoded): unknown {
+  if (bytes[0] === PLAIN_TAG) return plainPackr.unpack(bytes.subarray(1));
   return valuePackr.unpack(bytes);
 }
 
@@ -66,12 +148,35 @@ export function decodeValue(bytes: Encoded): unknown {
  * the bytes as they were (~200 ns more, what decoding a value fresh from a frame costs anyway).
  */
 export function decodeStored(bytes: Encoded): unknown {
+  if (bytes[0] === PLAIN_TAG) return plainPackr.unpack(bytes.subarray(1));
   return valuePackr.unpack(bytes.subarray(0));
 }
 
 /** The encoding of a plain number, used by counters in the owner. */
 export function encodeNumber(n: number): Encoded {
   return valuePackr.pack(n);
+}
+
+/**
+ * The encoding the same value had before plain encodings existed (structured clone for every object), or
+ * null when `bytes` is not a plain encoding. Files of persistence format 1 (sharedkv 0.1) and data
+ * left in Redis by it hold such bytes: compare-and-set accepts either form, so an upgrade does not make
+ * equal values compare unequal.
+ */
+export function legacyEncoding(bytes: Encoded): Encoded | null {
+  if (bytes[0] !== PLAIN_TAG) return null;
+  return valuePackr.pack(plainPackr.unpack(bytes.subarray(1)));
+}
+
+/**
+ * True when a stored encoding holds the value `expected` encodes, as compare-and-set needs it: the same
+ * bytes, or a stored value in the older form of a plain value (see {@link legacyEncoding}).
+ */
+export function sameStored(stored: Encoded, expected: Encoded): boolean {
+  if (sameBytes(stored, expected)) return true;
+  if (stored[0] === PLAIN_TAG || expected[0] !== PLAIN_TAG) return false;
+  const legacy = legacyEncoding(expected);
+  return legacy !== null && sameBytes(stored, legacy);
 }
 
 /** True when two encodings are byte-for-byte equal (structural equality with the same key order). */

@@ -14,7 +14,7 @@ import { Packr } from 'msgpackr';
 import { SharedKVError } from '../errors.js';
 
 /** Protocol version; a peer with another major version is refused with `ERR_SHAREDKV_PROTOCOL`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Key present on every sharedkv IPC message; its value is the message kind. */
 export const MARKER = '__sharedkv';

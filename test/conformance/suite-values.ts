@@ -53,6 +53,12 @@ export const VALUES: Array<[label: string, make: () => unknown]> = [
   ['an array', () => [1, 'two', [3, [4]], null]],
   ['a nested object with undefined', () => ({ a: undefined, b: { c: [undefined, null, 1] }, d: { e: undefined } })],
   ['objects of several shapes', () => [{ a: 1 }, { a: 2, b: 3 }, { b: 4, a: 5 }, { a: { a: { a: 1 } } }]],
+  // Plain values (written as plain MessagePack) and their neighbours just over the limits.
+  ['a small record', () => ({ id: 7, name: 'user-7', score: 10.5, active: true, big: 2 ** 40, none: null })],
+  ['four records in an array', () => [{ a: 1 }, { a: 2 }, { a: 3 }, { a: 'four', b: [undefined] }]],
+  ['five records in an array', () => [{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }, { a: 5 }]],
+  ['an object holding a Map and a Date', () => ({ m: new Map([['k', { d: new Date(3) }]]), n: 1 })],
+  ['an array of 300 numbers', () => Array.from({ length: 300 }, (_, i) => i * 0.5)],
   ['a Uint8Array', () => new Uint8Array([0, 1, 255])],
   ['a Buffer', () => Buffer.from('bytes')],
   ['a Float64Array', () => new Float64Array([1.5, -0, Number.NaN, Number.NEGATIVE_INFINITY])],
@@ -99,6 +105,15 @@ export function valueTests(s: Suite): void {
       assert.equal(got.self, got);
       assert.equal(got.list[0], got);
       assert.equal(got.list[1], got);
+    });
+
+    s.test('a shared reference stays shared (one object, not two copies)', async () => {
+      const inner = { x: 1 };
+      await s.store.set('shared', { a: inner, b: inner, list: [inner] });
+      const got = (await s.store.get('shared')) as { a: object; b: object; list: object[] };
+      assert.deepEqual(got.a, { x: 1 });
+      assert.equal(got.a, got.b);
+      assert.equal(got.list[0], got.a);
     });
 
     s.test('every value round-trips through mset and mget in one call', async () => {

@@ -258,10 +258,13 @@ describe('value codec and stored bytes', () => {
     const bytes = encodeValue({ a: 1, list: ['x', 'y'] });
     assert.deepEqual(decodeStored(bytes), { a: 1, list: ['x', 'y'] });
     assert.equal(Object.hasOwn(bytes, 'dataView'), false);
-    // What decodeStored is for: the plain decode (for bytes fresh from a frame) caches a DataView on them.
-    const fresh = encodeValue({ a: 1 });
+    // What decodeStored is for: the structured decode (for bytes fresh from a frame) caches a DataView on them.
+    const fresh = encodeValue(new Map([['a', 1]]));
     decodeValue(fresh);
     assert.equal(Object.hasOwn(fresh, 'dataView'), true);
+    const structured = encodeValue({ a: 1, m: new Map([['b', 2]]) });
+    assert.deepEqual(decodeStored(structured), { a: 1, m: new Map([['b', 2]]) });
+    assert.equal(Object.hasOwn(structured, 'dataView'), false);
     // The owner's own store reads the engine's stored bytes directly: they must come out unchanged.
     const kv = (await connect({ role: 'owner' })) as OwnerStore;
     try {

@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { SharedKVError } from '../../src/errors.js';
-import { FILE_HEADER_BYTES } from '../../src/persistence/format.js';
+import { FILE_HEADER_BYTES, FORMAT_VERSION } from '../../src/persistence/format.js';
 import { logName, snapshotName } from '../../src/persistence/load.js';
+import { encodeValue, legacyEncoding } from '../../src/protocol/codec.js';
 import { enc } from '../helpers/engine.js';
 import { digest, mulberry32, PersistedHarness, tempDir, WALL_BASE } from './harness.js';
 
@@ -220,6 +222,47 @@ describe('persistence files', () => {
     const r = new PersistedHarness({ dir });
     await r.close();
     assert.ok(!readdirSync(dir).includes('LOCK'));
+  });
+
+  it('a format 1 directory (objects in the structured encoding) loads and upgrades; other versions are refused', async () => {
+    const dir = tempDir();
+    const value = { id: 3, tags: ['a'] };
+    const h = new PersistedHarness({ dir, fsync: 'always' });
+    // What sharedkv 0.1 wrote: every object in the structured encoding, under a version 1 header.
+    const legacy = legacyEncoding(encodeValue(value));
+    assert.ok(legacy);
+    h.exec('set', 'old', legacy);
+    h.set('n', 5);
+    await h.settle();
+    await h.close();
+    const log = join(dir, logName(1));
+    const withVersion = (version: number) => {
+      const b = readFileSync(log);
+      b.writeUInt32LE(version, 8);
+      b.writeUInt32LE(crc32(b.subarray(0, 12)), 12);
+      writeFileSync(log, b);
+    };
+    withVersion(1);
+
+    const r = reopen(dir);
+    assert.equal(readFileSync(log).readUInt32LE(8), FORMAT_VERSION, 'the segment appended to now says version 2');
+    assert.equal(FORMAT_VERSION, 2);
+    assert.deepEqual(r.get('old'), value);
+    assert.equal(r.get('n'), 5);
+    assert.equal(r.exec('cas', 'old', enc(value), enc({ id: 4, tags: [] })), true, 'the older bytes equal the value');
+    await r.settle();
+    await r.close();
+    const again = reopen(dir);
+    assert.deepEqual(again.get('old'), { id: 4, tags: [] });
+    await again.close();
+
+    withVersion(3);
+    assert.throws(() => reopen(dir), /format version 3, this sharedkv reads versions 1 to 2/);
+    withVersion(0);
+    assert.equal(
+      codeOf(() => reopen(dir)),
+      'ERR_SHAREDKV_CORRUPT',
+    );
   });
 
   it('rejects bad options with ERR_SHAREDKV_BAD_ARGUMENT', () => {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { connectRedis, type RedisStore } from '../../src/backends/redis/index.js';
 import { connect } from '../../src/index.js';
-import { encodeNumber, encodeValue } from '../../src/protocol/codec.js';
+import { encodeNumber, encodeValue, legacyEncoding, PLAIN_TAG } from '../../src/protocol/codec.js';
 import { type RedisServer, redisSkipReason, startRedis } from '../helpers/redis-server.js';
 
 const skip = redisSkipReason();
@@ -358,6 +358,19 @@ describe('counters on Redis', { skip }, () => {
     await raw.hset('{num}:h', 'a', '1');
     await assert.rejects(kv.incr('h'), { code: 'ERR_SHAREDKV_WRONG_TYPE' });
     await assert.rejects(kv.get('h'), { code: 'ERR_SHAREDKV_WRONG_TYPE' });
+  });
+
+  it('objects written in the older structured form read back and still compare equal in cas', async () => {
+    const value = { id: 9, tags: ['x', 'y'] };
+    const plain = encodeValue(value);
+    assert.equal(plain[0], PLAIN_TAG, 'new writes use the plain form');
+    const legacy = legacyEncoding(plain);
+    assert.ok(legacy);
+    await raw.set('{num}:old', Buffer.from(legacy));
+    assert.deepEqual(await kv.get('old'), value);
+    assert.equal(await kv.cas('old', { id: 9, tags: ['x'] }, 'no'), false);
+    assert.equal(await kv.cas('old', value, { id: 10, tags: [] }), true);
+    assert.deepEqual(await raw.getBuffer('{num}:old'), Buffer.from(encodeValue({ id: 10, tags: [] })));
   });
 
   it('NaN and Infinity count as numbers, as in the memory owner', async () => {

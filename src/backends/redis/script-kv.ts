@@ -27,8 +27,8 @@ export type KvOp =
   | ['incr', number, number]
   | ['expire', number, number]
   | ['persist', number]
-  /** key, has expected (1/0), expected, has next (1/0), next, ttl or 0 */
-  | ['cas', number, 0 | 1, Uint8Array | string, 0 | 1, Uint8Array | string, number]
+  /** key, has expected (1/0), expected, has next (1/0), next, ttl or 0, the expected value's older encoding or '' */
+  | ['cas', number, 0 | 1, Uint8Array | string, 0 | 1, Uint8Array | string, number, Uint8Array | string]
   /** data key, marker key, ticket, lease */
   | ['claim', number, number, number, number]
   /** data key, marker key, ticket, has value (1/0), value, ttl or 0 */
@@ -274,7 +274,8 @@ for n = 1, tonumber(ARGV[4]) do
     local s = load(i)
     local ttl = tonumber(ARGV[pos + 6])
     local match
-    if ARGV[pos + 2] == '0' then match = not s.ex else match = s.ex and s.v == ARGV[pos + 3] end
+    if ARGV[pos + 2] == '0' then match = not s.ex
+    else match = s.ex and (s.v == ARGV[pos + 3] or (ARGV[pos + 7] ~= '' and s.v == ARGV[pos + 7])) end
     if not match then
       r = 0
     else
@@ -285,7 +286,7 @@ for n = 1, tonumber(ARGV[4]) do
       else put(i, s, ARGV[pos + 5], 'n') end
       r = 1
     end
-    pos = pos + 7
+    pos = pos + 8
   elseif op == 'claim' then
     local s = load(i)
     local marker = KEYS[tonumber(ARGV[pos + 2])]

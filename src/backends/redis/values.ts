@@ -5,9 +5,10 @@
  */
 import { globToRegExp, literalPrefix } from '../../engine/glob.js';
 import { SharedKVError } from '../../errors.js';
-import type { Encoded } from '../../protocol/codec.js';
+import { type Encoded, legacyEncoding } from '../../protocol/codec.js';
 import type { Backend } from './backend.js';
 import { KvCall } from './backend.js';
+import { asBuffer } from './format.js';
 import { withIndex } from './replies.js';
 
 type Options = Record<string, unknown> | undefined;
@@ -49,6 +50,8 @@ function addCas(b: Backend, call: KvCall, a: unknown[]): void {
   const expected = a[1] as Encoded | null;
   const next = a[2] as Encoded | null;
   const ttl = ((a[3] ?? {}) as { ttl?: number }).ttl ?? 0;
+  // Values written before plain encodings existed are still equal to the value they hold.
+  const legacy = expected !== null && b.format.name === 'msgpack' ? legacyEncoding(expected) : null;
   call.op(
     undefined,
     'cas',
@@ -58,6 +61,7 @@ function addCas(b: Backend, call: KvCall, a: unknown[]): void {
     next === null ? 0 : 1,
     next === null ? '' : b.format.toStored(next),
     ttl,
+    legacy === null ? '' : asBuffer(legacy),
   );
 }
 

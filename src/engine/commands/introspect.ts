@@ -8,7 +8,7 @@
  * Each bounds its own work per call, so the owner never stalls on a large keyspace.
  */
 import { badArgument, describe } from '../../errors.js';
-import type { Encoded } from '../../protocol/codec.js';
+import { type Encoded, PLAIN_TAG } from '../../protocol/codec.js';
 import type { Engine, Entry, Session } from '../engine.js';
 import { globToRegExp, literalPrefix } from '../glob.js';
 import { type CommandSpec, checkKey, checkOptions, command } from '../table.js';
@@ -70,6 +70,11 @@ const EXT_TYPES: Record<number, ValueType> = {
 export function valueType(bytes: Encoded, offset = 0): ValueType {
   const b = bytes[offset];
   if (b === undefined) return 'other';
+  // A plain encoding: MessagePack follows the tag, and its maps are plain objects.
+  if (b === PLAIN_TAG && offset === 0) {
+    const inner = valueType(bytes, 1);
+    return inner === 'map' ? 'object' : inner;
+  }
   if (b <= 0x7f || b >= 0xe0 || (b >= 0xca && b <= 0xd2)) return 'number';
   if (b === 0xcf || b === 0xd3) return 'bigint';
   if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)) return 'string';

@@ -1,6 +1,6 @@
 /** Value commands: get, set, del, has, keys, mget, mset, clear, size, cas, expire, ttl, persist. */
 import { badArgument, SharedKVError } from '../../errors.js';
-import { type Encoded, sameBytes } from '../../protocol/codec.js';
+import { type Encoded, sameStored } from '../../protocol/codec.js';
 import type { Engine, Entry } from '../engine.js';
 import { globToRegExp, literalPrefix } from '../glob.js';
 import {
@@ -189,7 +189,7 @@ export const valueCommands: CommandSpec[] = [
       const key = a[0] as string;
       const prev = engine.read(key);
       const expected = a[1] as Encoded | null;
-      if (expected === null ? prev !== undefined : !prev || !sameBytes(prev.v, expected)) return false;
+      if (expected === null ? prev !== undefined : !prev || !sameStored(prev.v, expected)) return false;
       const next = a[2] as Encoded | null;
       const ttl = ((a[3] ?? {}) as { ttl?: number }).ttl;
       if (next === null) engine.write(key, undefined);

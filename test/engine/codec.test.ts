@@ -1,0 +1,116 @@
+/**
+ * The value codec's two encodings: plain values (objects and arrays of plain data, few objects, no shared
+ * references) are written as tagged plain MessagePack, everything else with structured clone. Both read
+ * back exactly, bytes of the older form (every object structured) still read and still compare equal in
+ * compare-and-set, and the owner's type sniffing sees through the tag.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { valueType } from '../../src/engine/commands/introspect.js';
+import {
+  decodeStored,
+  decodeValue,
+  encodeValue,
+  legacyEncoding,
+  PLAIN_TAG,
+  sameStored,
+} from '../../src/protocol/codec.js';
+import { dec, EngineHarness, enc } from '../helpers/engine.js';
+
+const isPlain = (value: unknown) => encodeValue(value)[0] === PLAIN_TAG;
+
+describe('value codec: plain and structured encodings', () => {
+  it('writes the common cached shapes plain, and reads them back exactly', () => {
+    const plain: unknown[] = [
+      { id: 7, name: 'user-7', score: 10.5, active: true },
+      [1, 'two', null, true, 2 ** 40, -(2 ** 53 - 1), 0.1],
+      { a: undefined, nested: { list: [undefined, null, 'x'] } },
+      { text: 'héllo 🌍 \u0000 end', empty: '', n: Number.NaN, inf: Number.NEGATIVE_INFINITY },
+      [],
+      {},
+    ];
+    for (const value of plain) {
+      const bytes = encodeValue(value);
+      assert.equal(bytes[0], PLAIN_TAG, `${JSON.stringify(value)} is written plain`);
+      const back = decodeValue(bytes);
+      assert.deepEqual(back, value);
+      assert.deepEqual(decodeStored(bytes), value);
+    }
+    // As structured clone does, an object without a prototype reads back as a plain object.
+    const bare = encodeValue(Object.assign(Object.create(null), { bare: 1 }));
+    assert.equal(bare[0], PLAIN_TAG);
+    assert.deepEqual(decodeValue(bare), { bare: 1 });
+    assert.deepEqual(structuredClone(Object.assign(Object.create(null), { bare: 1 })), { bare: 1 });
+  });
+
+  it('leaves to structured clone what plain MessagePack would change', () => {
+    const shared = { x: 1 };
+    const cyclic: Record<string, unknown> = { name: 'c' };
+    cyclic.self = cyclic;
+    const structured: Array<[string, unknown]> = [
+      ['a Map inside an object', { m: new Map([['k', 1]]) }],
+      ['a Date inside an array', [new Date(5)]],
+      ['a BigInt inside an object', { n: 5n }],
+      ['a Uint8Array inside an object', { b: new Uint8Array([1]) }],
+      [
+        'a class instance',
+        [
+          new (class Point {
+            x = 1;
+          })(),
+        ],
+      ],
+      ['a shared reference', { a: shared, b: shared }],
+      ['a cycle', cyclic],
+      ['five objects (records pay off when shapes repeat)', [{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }, { a: 5 }]],
+      ['more than 256 values', Array.from({ length: 300 }, (_, i) => i)],
+    ];
+    for (const [label, value] of structured) assert.equal(isPlain(value), false, label);
+    // Four objects and 256 values are still plain: the limits are where the docs say.
+    assert.equal(isPlain([{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }]), true, 'four objects');
+    assert.equal(isPlain(Array.from({ length: 255 }, (_, i) => i)), true, '255 elements and the array');
+
+    const back = decodeValue(encodeValue({ a: shared, b: shared })) as { a: object; b: object };
+    assert.equal(back.a, back.b, 'the shared reference survives');
+    const loop = decodeValue(encodeValue(cyclic)) as Record<string, unknown>;
+    assert.equal(loop.self, loop, 'the cycle survives');
+    // Primitives were never structured: their bytes are what they always were.
+    assert.deepEqual([...encodeValue('s')], [0xa1, 0x73]);
+    assert.deepEqual([...encodeValue(1)], [0x01]);
+  });
+
+  it('the plain check leaves no state behind: a value after a rejected one is judged on its own', () => {
+    const shared = { x: 1 };
+    assert.equal(isPlain({ a: shared, b: shared }), false);
+    // Had the check kept the objects it saw, `shared` would now look like a shared reference.
+    assert.equal(isPlain({ only: shared }), true);
+    assert.equal(isPlain([{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }, { a: 5 }]), false);
+    assert.equal(isPlain({ a: 1 }), true);
+  });
+
+  it('bytes of the older form read back, and compare equal to the plain form in compare-and-set', () => {
+    const value = { id: 1, tags: ['a', 'b'] };
+    const plain = encodeValue(value);
+    const legacy = legacyEncoding(plain);
+    assert.ok(legacy);
+    assert.notEqual(legacy[0], PLAIN_TAG);
+    assert.deepEqual(decodeValue(legacy), value);
+    assert.equal(sameStored(legacy, plain), true);
+    assert.equal(sameStored(plain, plain), true);
+    assert.equal(sameStored(legacy, encodeValue({ id: 2, tags: ['a', 'b'] })), false);
+    assert.equal(legacyEncoding(encodeValue(new Map())), null, 'only plain encodings have an older form');
+
+    const h = new EngineHarness();
+    h.exec('set', 'k', legacy);
+    assert.equal(h.exec('cas', 'k', enc({ id: 2, tags: [] }), enc('no')), false);
+    assert.equal(h.exec('cas', 'k', enc(value), enc('swapped')), true);
+    assert.equal(dec(h.exec('get', 'k')), 'swapped');
+  });
+
+  it("the owner's type sniffing sees through the tag", () => {
+    assert.equal(valueType(encodeValue({ a: 1 })), 'object');
+    assert.equal(valueType(encodeValue([1, 2])), 'array');
+    assert.equal(valueType(encodeValue(new Map([[1, 2]]))), 'map');
+    assert.equal(valueType(encodeValue([new Date(1)])), 'array');
+  });
+});
