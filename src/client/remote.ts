@@ -12,7 +12,7 @@
  * call issued during the outage already finds the re-registered state.
  */
 import { SharedKVError } from '../errors.js';
-import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
+import { decodeReplyFrame, ERR, encodeFrame, INLINE, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { Channel } from '../transport/transport.js';
 import type { CallOptions } from '../types.js';
 import { abortedError, type Caller, DEFAULT_TIMEOUT, refuseCall } from './caller.js';
@@ -229,16 +229,28 @@ export class RemoteCaller implements Caller {
   }
 
   private receive(payload: Buffer): void {
-    let items: unknown[];
+    let values: unknown[];
     try {
-      items = decodeFrame(payload);
+      values = decodeReplyFrame(payload);
     } catch (err) {
       this.channel?.close();
       this.lose(err as SharedKVError);
       return;
     }
+    const items = values[0] as unknown[];
+    // The frame's inline values follow its item list, in the order of the INLINE items.
+    let next = 1;
     for (const item of items) {
-      const [id, status, result] = item as [number, number, unknown];
+      let [id, status, result] = item as [number, number, unknown];
+      if (status === INLINE) {
+        if (next >= values.length) {
+          this.channel?.close();
+          this.lose(new SharedKVError('ERR_SHAREDKV_PROTOCOL', 'Malformed frame: an inline reply without its value'));
+          return;
+        }
+        result = values[next++];
+        status = OK;
+      }
       if (id === 0) {
         if (status === PUSH) this.push(result as unknown[]);
         // An error about the connection itself (auth, protocol): everything pending fails with it.

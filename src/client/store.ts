@@ -92,8 +92,10 @@ function split<T extends CallOptions>(options: T | undefined): [Record<string, u
   return [command];
 }
 
-function decodeOptional(bytes: unknown): unknown {
-  return bytes === null || bytes === undefined ? undefined : decodeValue(bytes as Encoded);
+/** A `get` result: missing, encoded bytes, or a plain value the owner sent inline (already decoded). */
+function decodeOptional(result: unknown): unknown {
+  if (result === null || result === undefined) return undefined;
+  return result instanceof Uint8Array ? decodeValue(result) : result;
 }
 
 /** Encodes a value to store; `undefined` is refused, as it cannot be told apart from a missing key. */

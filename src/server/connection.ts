@@ -8,7 +8,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Engine, Session } from '../engine/engine.js';
 import { PENDING } from '../engine/table.js';
 import { SharedKVError } from '../errors.js';
-import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
+import { PLAIN_TAG } from '../protocol/codec.js';
+import { decodeFrame, ERR, encodeReplyFrame, INLINE, OK, PROTOCOL_VERSION, PUSH } from '../protocol/envelope.js';
 import type { PeerLink } from '../transport/transport.js';
 
 /** How the peer must introduce itself. */
@@ -23,6 +24,8 @@ export interface ConnectionAuth {
 export class Connection {
   readonly session: Session;
   private outbox: unknown[] = [];
+  /** Values of the outbox's {@link INLINE} items, in their order. */
+  private inline: Uint8Array[] = [];
   private flushScheduled = false;
   private greeted: boolean;
   closed = false;
@@ -94,7 +97,14 @@ export class Connection {
       if (id !== 0) this.outbox.push([id, ERR, toWireError(err)]);
       return;
     }
-    if (result !== PENDING && id !== 0) this.outbox.push([id, OK, result]);
+    if (result === PENDING || id === 0) return;
+    // A plain value read by `get` travels inline, after the item list (see encodeReplyFrame).
+    if (name === 'get' && result instanceof Uint8Array && result[0] === PLAIN_TAG) {
+      this.outbox.push([id, INLINE, null]);
+      this.inline.push(result);
+    } else {
+      this.outbox.push([id, OK, result]);
+    }
   }
 
   private hello(id: number, name: string, info: unknown): void {
@@ -142,7 +152,9 @@ export class Connection {
     if (this.outbox.length === 0 || this.closed) return;
     const items = this.outbox;
     this.outbox = [];
-    const frame = encodeFrame(items);
+    const inline = this.inline;
+    if (inline.length > 0) this.inline = [];
+    const frame = encodeReplyFrame(items, inline);
     // With fsync 'always' the answers wait for the group commit that makes this tick's writes durable.
     const durable = this.engine.durable?.();
     if (durable)
@@ -167,6 +179,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.outbox = [];
+    this.inline = [];
     this.engine.closeSession(this.session);
     this.onGone(this);
   }

@@ -29,7 +29,7 @@ import { RemoteCaller } from '../../src/client/remote.js';
 import { KVStore } from '../../src/client/store.js';
 import { commands } from '../../src/engine/commands/index.js';
 import { encodeValue } from '../../src/protocol/codec.js';
-import { decodeFrame, ERR, encodeFrame, OK, PROTOCOL_VERSION } from '../../src/protocol/envelope.js';
+import { decodeReplyItems, ERR, encodeFrame, OK, PROTOCOL_VERSION } from '../../src/protocol/envelope.js';
 import { FrameReader, frameHeader } from '../../src/protocol/framing.js';
 import { Server } from '../../src/server/server.js';
 import { dialUnix } from '../../src/transport/socket.js';
@@ -74,7 +74,7 @@ async function connectRaw(): Promise<Peer> {
   const waiters = new Map<number, (item: unknown[]) => void>();
   socket.on('data', (chunk: Buffer) => {
     for (const f of reader.push(chunk)) {
-      for (const item of decodeFrame(f) as unknown[][]) {
+      for (const item of decodeReplyItems(f)) {
         items.push(item);
         waiters.get(item[0] as number)?.(item);
       }

@@ -20,7 +20,8 @@ import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:t
 import fc from 'fast-check';
 import { RemoteCaller, type RemoteOptions } from '../../src/client/remote.js';
 import { SharedKVError } from '../../src/errors.js';
-import { decodeFrame, ERR, encodeFrame, OK, PUSH } from '../../src/protocol/envelope.js';
+import { encodeValue, PLAIN_TAG } from '../../src/protocol/codec.js';
+import { decodeFrame, ERR, encodeFrame, encodeReplyFrame, INLINE, OK, PUSH } from '../../src/protocol/envelope.js';
 import type { Channel } from '../../src/transport/transport.js';
 
 const DEEP = process.env.SHAREDKV_DEEP === '1';
@@ -35,6 +36,9 @@ const realNow = performance.now.bind(performance);
 
 /** Lets nextTick callbacks and promise reactions run (setImmediate is not mocked). */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Garbage frames sent so far: they alternate between two kinds. */
+let garbage = 0;
 
 interface CallRecord {
   i: number;
@@ -81,9 +85,20 @@ class FakeChannel implements Channel {
     this.onClose(new SharedKVError('ERR_SHAREDKV_DISCONNECTED', 'fake channel closed'));
   }
 
-  /** Delivers reply items as one frame, even on a closed channel (a late frame must do no harm). */
+  /**
+   * Delivers reply items as one frame, even on a closed channel (a late frame must do no harm). Successes
+   * for odd ids travel inline, after the item list, as the owner sends plain values read by `get`; so
+   * frames mix inline and ordinary replies, and a duplicate inline reply comes with its own value.
+   */
   deliver(items: unknown[]): void {
-    this.onFrame(encodeFrame(items));
+    const inline: Uint8Array[] = [];
+    const list = (items as unknown[][]).map((item) => {
+      if (item[1] !== OK || (item[0] as number) % 2 === 0 || typeof item[2] !== 'string') return item;
+      // A string is never written plain, but after the tag its MessagePack reads the same way.
+      inline.push(Buffer.concat([Buffer.of(PLAIN_TAG), encodeValue(item[2])]));
+      return [item[0], INLINE, null];
+    });
+    this.onFrame(encodeReplyFrame(list, inline));
   }
 }
 
@@ -308,7 +323,9 @@ async function play(s: fc.Scheduler, sc: Scenario): Promise<void> {
         records[ev.call]?.abort?.abort();
         break;
       case 'garbage':
-        current().onFrame(Buffer.from([0xc1, 0xc1, 0xc1]));
+        // Bytes that are no frame, or an inline reply whose value is missing.
+        if (garbage++ % 2 === 0) current().onFrame(Buffer.from([0xc1, 0xc1, 0xc1]));
+        else current().onFrame(encodeFrame([[987_655, INLINE, null]]));
         break;
       case 'connectionError':
         current().deliver([[0, ERR, { code: 'ERR_SHAREDKV_AUTH', message: 'refused' }]]);

@@ -1,14 +1,16 @@
 /** A raw socket peer for protocol edge cases: writes whatever bytes it is given and collects the replies. */
 import { once } from 'node:events';
 import net from 'node:net';
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '../../src/protocol/envelope.js';
+import { decodeReplyFrame, decodeReplyItems, encodeFrame, PROTOCOL_VERSION } from '../../src/protocol/envelope.js';
 import { FrameReader, frameHeader } from '../../src/protocol/framing.js';
 
 /** A connected raw peer. */
 export interface RawPeer {
   socket: net.Socket;
-  /** Items of every frame received so far. */
+  /** Items of every frame received so far (inline replies as OK items holding their value). */
   items: unknown[][];
+  /** Every frame received so far as sent: its item list, then its inline values. */
+  frames: unknown[][];
   /** Writes one well-formed frame of `items`. */
   frame(items: unknown[]): void;
   /** Resolves when the server has closed the connection. */
@@ -21,9 +23,13 @@ export async function raw(path: string): Promise<RawPeer> {
   await once(socket, 'connect');
   const reader = new FrameReader(1 << 30);
   const items: unknown[][] = [];
+  const frames: unknown[][] = [];
   socket.on('data', (chunk: Buffer) => {
     try {
-      for (const f of reader.push(chunk)) items.push(...(decodeFrame(f) as unknown[][]));
+      for (const f of reader.push(chunk)) {
+        frames.push(decodeReplyFrame(f));
+        items.push(...decodeReplyItems(f));
+      }
     } catch {
       // The peer under test only cares that the server answers or closes.
     }
@@ -33,6 +39,7 @@ export async function raw(path: string): Promise<RawPeer> {
   return {
     socket,
     items,
+    frames,
     frame(list) {
       const payload = encodeFrame(list);
       socket.write(Buffer.concat([frameHeader(payload.length), payload]));

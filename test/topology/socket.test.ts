@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type OwnerStore, SharedKVError, type Store, serve } from '../../src/index.js';
-import { encodeFrame } from '../../src/protocol/envelope.js';
+import { encodeFrame, INLINE, OK } from '../../src/protocol/envelope.js';
 import { frameHeader } from '../../src/protocol/framing.js';
 import { type AppMessage, killAll, nextEvent } from '../helpers/processes.js';
 import { cleanup, cli, daemon, socketDir, waitFor } from './helpers.js';
@@ -250,6 +250,54 @@ describe('limits and garbage', () => {
     // Hello's timeout is 10 s; here the peers give up on their side, and the server frees them at once.
     for (const p of peers) p.socket.destroy();
     await waitFor(async () => (await d.store.stats()).clients === 0, 'closed peers are gone');
+    await d.close();
+  });
+});
+
+describe('reply frames', () => {
+  it('a plain value read by get travels inline after the item list; other results stay in their item', async () => {
+    const socket = join(socketDir(), 'kv.sock');
+    const d = await serve({ socket });
+    const kv = await connect({ socket });
+    await kv.set('plain', { id: 1, tags: ['a'] });
+    await kv.set('map', new Map([['k', 1]]));
+    await kv.set('n', 7);
+    const peer = await raw(socket);
+    peer.frame([
+      hello(),
+      [2, 'get', ['plain']],
+      [3, 'get', ['map']],
+      [4, 'get', ['missing']],
+      [5, 'get', ['n']],
+      [6, 'mget', [['plain']]],
+      [7, 'get', ['plain']],
+    ]);
+    await waitFor(async () => peer.items.length === 7, 'the seven replies');
+    const [items, ...inline] = peer.frames.at(-1) as [unknown[][], ...unknown[]];
+    const status = Object.fromEntries(items.map((i) => [i[0], i[1]]));
+    assert.deepEqual(status, { 1: OK, 2: INLINE, 3: OK, 4: OK, 5: OK, 6: OK, 7: INLINE });
+    assert.deepEqual(inline, [
+      { id: 1, tags: ['a'] },
+      { id: 1, tags: ['a'] },
+    ]);
+    const byId = new Map(items.map((i) => [i[0], i[2]]));
+    assert.ok(byId.get(3) instanceof Uint8Array, 'a structured value stays encoded in its item');
+    assert.equal(byId.get(4), null);
+    // The client puts the two kinds back together.
+    assert.deepEqual(await kv.mget(['plain', 'map', 'missing', 'n']), [
+      { id: 1, tags: ['a'] },
+      new Map([['k', 1]]),
+      undefined,
+      7,
+    ]);
+    assert.deepEqual(await Promise.all(['plain', 'map', 'missing', 'n'].map((k) => kv.get(k))), [
+      { id: 1, tags: ['a'] },
+      new Map([['k', 1]]),
+      undefined,
+      7,
+    ]);
+    peer.socket.destroy();
+    await kv.close();
     await d.close();
   });
 });
