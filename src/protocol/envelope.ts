@@ -85,12 +85,16 @@ export function encodeReplyFrame(items: unknown[], inline: readonly Uint8Array[]
   let size = head.length;
   for (const bytes of inline) size += bytes.length - 1;
   const frame = Buffer.allocUnsafe(size);
-  frame.set(head, 0);
-  let at = head.length;
-  for (const bytes of inline) {
-    frame.set(bytes.subarray(1), at);
-    at += bytes.length - 1;
+  // Each value is copied whole, tag included, one byte before its place, last value first: its tag lands
+  // on the last byte of the value before it, which is written next, and the first value's tag on the last
+  // byte of the item list, written last. No view per value (a Buffer view costs more than the copy).
+  let end = size;
+  for (let i = inline.length - 1; i >= 0; i--) {
+    const bytes = inline[i]!;
+    end -= bytes.length - 1;
+    frame.set(bytes, end - 1);
   }
+  frame.set(head, 0);
   return frame;
 }
 

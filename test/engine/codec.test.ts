@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { valueType } from '../../src/engine/commands/introspect.js';
 import {
   decodeStored,
@@ -15,6 +16,7 @@ import {
   PLAIN_TAG,
   sameStored,
 } from '../../src/protocol/codec.js';
+import { decodeReplyItems, encodeReplyFrame, INLINE, OK } from '../../src/protocol/envelope.js';
 import { dec, EngineHarness, enc } from '../helpers/engine.js';
 
 const isPlain = (value: unknown) => encodeValue(value)[0] === PLAIN_TAG;
@@ -112,5 +114,46 @@ describe('value codec: plain and structured encodings', () => {
     assert.equal(valueType(encodeValue([1, 2])), 'array');
     assert.equal(valueType(encodeValue(new Map([[1, 2]]))), 'map');
     assert.equal(valueType(encodeValue([new Date(1)])), 'array');
+  });
+});
+
+describe('reply frames with inline values', () => {
+  it('any mix of inline values and ordinary items reads back in order (property)', () => {
+    const plainValue = fc
+      .oneof(fc.array(fc.jsonValue(), { maxLength: 5 }), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 4 }))
+      .filter((v) => encodeValue(v)[0] === PLAIN_TAG);
+    const item = fc.oneof(
+      plainValue.map((v) => ({ inline: true as const, v })),
+      fc.oneof(fc.boolean(), fc.integer(), fc.constant(null), fc.string()).map((v) => ({ inline: false as const, v })),
+    );
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 40 }), (list) => {
+        const inline: Uint8Array[] = [];
+        const items = list.map((x, i) => {
+          if (!x.inline) return [i + 1, OK, x.v];
+          inline.push(encodeValue(x.v));
+          return [i + 1, INLINE, null];
+        });
+        const back = decodeReplyItems(encodeReplyFrame(items, inline));
+        assert.deepEqual(
+          back,
+          // Inline, a value reads back as decoding its stored bytes reads it.
+          list.map((x, i) => [i + 1, OK, x.inline ? decodeValue(encodeValue(x.v)) : x.v]),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('an inline item without its value is a protocol error, not a wrong answer', () => {
+    const frame = encodeReplyFrame(
+      [
+        [1, INLINE, null],
+        [2, INLINE, null],
+      ],
+      [encodeValue({ a: 1 })],
+    );
+    assert.throws(() => decodeReplyItems(frame), { code: 'ERR_SHAREDKV_PROTOCOL' });
+    assert.throws(() => decodeReplyItems(Buffer.of(0x01)), { code: 'ERR_SHAREDKV_PROTOCOL' });
   });
 });
