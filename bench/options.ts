@@ -35,13 +35,13 @@ export const USAGE = `Usage: npm run bench -- [options]     (or: node --import t
 
   --peers             also run the peers: Redis via ioredis (plain and auto-pipelined, on a private
                       redis-server the bench starts), lru-cache-for-clusters-as-promised,
-                      cluster-shared-memory, memored (about 9 min; 2-3 min with --quick)
+                      cluster-shared-memory, memored (about 11 min; 2-3 min with --quick)
   --persist           afterwards, run bench/persist.ts (write throughput per fsync policy)
   --ttl               afterwards, run bench/ttl.ts (event-loop delay while 1 M keys expire, ~2 min)
   --quick             smoke run: --duration 500 --runs 1 --warmup 150, 4 workers only for the
                       64-in-flight workload (about 1 min)
   --duration <ms>     measured time per run (default 1500; 500 with --quick)
-  --warmup <ms>       warmup before the first run of each cell (default 300; 150 with --quick)
+  --warmup <ms>       warmup before the first run of each cell (default 1000; 150 with --quick)
   --runs <n>          runs per cell, the median is reported (default 3; 1 with --quick)
   --workers <list>    worker counts for every workload, e.g. 2,4 (default: 2 and 4 for mixed,
                       hot-get and incr, 2 for the rest)
@@ -102,7 +102,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const peers = values.peers === true;
   // Explicit flags win over --quick, so `--quick --duration 1000` does what it says.
   const durationMs = positiveInt('duration', values.duration, quick ? 500 : 1500);
-  const warmupMs = positiveInt('warmup', values.warmup, quick ? 150 : 300, 0);
+  const warmupMs = positiveInt('warmup', values.warmup, quick ? 150 : 1000, 0);
   const runs = positiveInt('runs', values.runs, quick ? 1 : 3);
   const workerList = list(values.workers)?.map((w) => positiveInt('workers', w, 0));
 

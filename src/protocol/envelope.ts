@@ -4,8 +4,9 @@
  * A **frame** is one MessagePack array of items. A request item is `[id, command, args]`; a reply item
  * is `[id, status, result]` with status {@link OK}, {@link INLINE} or {@link ERR} (the result is then
  * `{ code, message, data }`), or `[0, PUSH, [kind, ...data]]` for messages the owner sends unasked. A reply
- * frame may carry values after the item list, for its {@link INLINE} items. Every request a client issues in one tick travels in one frame, and the owner answers all the
- * requests of a frame in one frame. Request id 0 is fire-and-forget (no reply), used by `cancel`.
+ * frame may carry values after the item list, for its {@link INLINE} items. Every request a client issues
+ * in one tick travels in one frame, and the owner answers all the requests of a frame in one frame.
+ * Request id 0 is fire-and-forget (no reply), used by `cancel`.
  *
  * Over process IPC every message is an object carrying the {@link MARKER} key, so sharedkv traffic and the
  * application's own messages share the channel without confusion: anything without the marker is ignored,
