@@ -4,7 +4,7 @@
  * a message can only ever run a command listed here (never an arbitrary method name).
  */
 import { badArgument, describe, type SharedKVError } from '../errors.js';
-import type { Encoded } from '../protocol/codec.js';
+import { type Encoded, isPlainEncoding, PLAIN_TAG } from '../protocol/codec.js';
 import type { Engine, Session } from './engine.js';
 
 /** Settles call `id` of a session that the engine could not answer at once (a waiter). */
@@ -67,6 +67,12 @@ export function checkKeys(value: unknown, what = 'keys'): asserts value is strin
 export function checkEncoded(value: unknown, what = 'value'): asserts value is Encoded {
   if (!(value instanceof Uint8Array) || value.length === 0) {
     throw badArgument(`Expected \`${what}\` to be an encoded value, got ${describe(value)}`);
+  }
+  // A tagged value may be sent on to other clients inside a reply frame as it is: it must be exactly one.
+  if (value[0] === PLAIN_TAG && !isPlainEncoding(value)) {
+    throw badArgument(
+      `Expected \`${what}\` to be an encoded value: it starts with the plain tag (0xc1) but is not one plain MessagePack value`,
+    );
   }
 }
 

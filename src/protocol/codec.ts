@@ -103,6 +103,86 @@ function encodePlain(value: object): Encoded {
   return out;
 }
 
+/** Big-endian unsigned integer of `n` bytes (1, 2 or 4) at `at`. */
+function readLength(bytes: Uint8Array, at: number, n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + bytes[at + i]!;
+  return v;
+}
+
+/**
+ * True when `bytes` is the tag followed by exactly one value in the MessagePack subset the plain encoder
+ * writes (nil, booleans, numbers, strings, arrays, maps, and `undefined` as fixext 1 of type 0), and
+ * nothing after it. The owner checks every tagged value it is given: a `get` reply splices those bytes
+ * into its frame as they are (see `encodeReplyFrame`), so bytes that are not one such value (sent by a
+ * broken or hostile client) would make the frame unreadable, or shift the inline values of other replies
+ * in it. Walks the lengths only; allocates nothing.
+ */
+export function isPlainEncoding(bytes: Uint8Array): boolean {
+  if (bytes[0] !== PLAIN_TAG) return false;
+  const end = bytes.length;
+  let at = 1;
+  // Values still to read: each array item and each map key and value adds one; every value takes a byte.
+  let pending = 1;
+  while (pending > 0) {
+    if (at >= end) return false;
+    const b = bytes[at++]!;
+    pending--;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
+    if (b >= 0xa0 && b <= 0xbf) at += b & 0x1f;
+    else if (b >= 0x90 && b <= 0x9f) pending += b & 0x0f;
+    else if (b >= 0x80 && b <= 0x8f) pending += 2 * (b & 0x0f);
+    else {
+      switch (b) {
+        case 0xcc:
+        case 0xd0:
+          at += 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          at += 2;
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          at += 4;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          at += 8;
+          break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb: {
+          const n = b === 0xd9 ? 1 : b === 0xda ? 2 : 4;
+          if (at + n > end) return false;
+          at += n + readLength(bytes, at, n);
+          break;
+        }
+        case 0xdc:
+        case 0xdd:
+        case 0xde:
+        case 0xdf: {
+          const n = b === 0xdc || b === 0xde ? 2 : 4;
+          if (at + n > end) return false;
+          pending += (b >= 0xde ? 2 : 1) * readLength(bytes, at, n);
+          at += n;
+          break;
+        }
+        case 0xd4:
+          // Only `undefined` (fixext 1, type 0); other extensions could change how the rest of a frame reads.
+          if (at + 2 > end || bytes[at] !== 0) return false;
+          at += 2;
+          break;
+        default:
+          return false;
+      }
+    }
+  }
+  return at === end;
+}
+
 /** Encoded value bytes as stored by the owner. */
 export type Encoded = Uint8Array;
 

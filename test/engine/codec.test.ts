@@ -12,6 +12,7 @@ import {
   decodeStored,
   decodeValue,
   encodeValue,
+  isPlainEncoding,
   legacyEncoding,
   PLAIN_TAG,
   sameStored,
@@ -155,5 +156,51 @@ describe('reply frames with inline values', () => {
     );
     assert.throws(() => decodeReplyItems(frame), { code: 'ERR_SHAREDKV_PROTOCOL' });
     assert.throws(() => decodeReplyItems(Buffer.of(0x01)), { code: 'ERR_SHAREDKV_PROTOCOL' });
+  });
+});
+
+describe('the owner accepts a tagged value only when it is one plain value', () => {
+  it('every plain encoding passes the check (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(fc.jsonValue()), fc.dictionary(fc.string(), fc.jsonValue())), (value) => {
+        const bytes = encodeValue(value);
+        if (bytes[0] === PLAIN_TAG) assert.equal(isPlainEncoding(bytes), true);
+        else assert.equal(isPlainEncoding(bytes), false);
+      }),
+      { numRuns: 500 },
+    );
+    assert.equal(
+      isPlainEncoding(encodeValue({ u: undefined, f: 1.5, big: 2 ** 40, neg: -5, s: 'x'.repeat(300) })),
+      true,
+    );
+  });
+
+  it('refuses what would corrupt a reply frame, and the store is left as it was', () => {
+    const good = encodeValue({ a: [1, 'two'] });
+    const bad: Array<[string, Uint8Array]> = [
+      ['the tag alone', Uint8Array.of(PLAIN_TAG)],
+      ['a value cut short', good.subarray(0, good.length - 1)],
+      ['a byte after the value', Uint8Array.of(...good, 0x01)],
+      ['two values', Uint8Array.of(PLAIN_TAG, 0x01, 0x02)],
+      ['a record definition', Uint8Array.of(PLAIN_TAG, 0xd4, 0x72, 0x40)],
+      ['bytes (bin 8)', Uint8Array.of(PLAIN_TAG, 0xc4, 0x01, 0x00)],
+      ['an array that claims more items than follow', Uint8Array.of(PLAIN_TAG, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01)],
+      ['a string longer than the bytes', Uint8Array.of(PLAIN_TAG, 0xdb, 0x00, 0x01, 0x00, 0x00, 0x61)],
+      ['the unused byte inside', Uint8Array.of(PLAIN_TAG, 0x91, PLAIN_TAG)],
+    ];
+    const h = new EngineHarness();
+    h.set('k', 'kept');
+    for (const [label, bytes] of bad) {
+      assert.equal(isPlainEncoding(bytes), false, label);
+      for (const run of [
+        () => h.exec('set', 'k', bytes),
+        () => h.exec('mset', ['k', bytes]),
+        () => h.exec('cas', 'k', enc('kept'), bytes),
+        () => h.exec('publish', 'ch', bytes),
+      ]) {
+        assert.throws(run, { code: 'ERR_SHAREDKV_BAD_ARGUMENT' }, label);
+      }
+      assert.equal(dec(h.exec('get', 'k')), 'kept', label);
+    }
   });
 });

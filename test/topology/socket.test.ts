@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type OwnerStore, SharedKVError, type Store, serve } from '../../src/index.js';
-import { encodeFrame, INLINE, OK } from '../../src/protocol/envelope.js';
+import { PLAIN_TAG } from '../../src/protocol/codec.js';
+import { ERR, encodeFrame, INLINE, OK } from '../../src/protocol/envelope.js';
 import { frameHeader } from '../../src/protocol/framing.js';
 import { type AppMessage, killAll, nextEvent } from '../helpers/processes.js';
 import { cleanup, cli, daemon, socketDir, waitFor } from './helpers.js';
@@ -271,15 +272,21 @@ describe('reply frames', () => {
       [5, 'get', ['n']],
       [6, 'mget', [['plain']]],
       [7, 'get', ['plain']],
+      // Two values behind the tag: inlined, they would hand the second to the next inline reply.
+      [8, 'set', ['evil', Buffer.of(PLAIN_TAG, 0x01, 0x02)]],
+      [9, 'get', ['plain']],
     ]);
-    await waitFor(async () => peer.items.length === 7, 'the seven replies');
+    await waitFor(async () => peer.items.length === 9, 'the nine replies');
     const [items, ...inline] = peer.frames.at(-1) as [unknown[][], ...unknown[]];
     const status = Object.fromEntries(items.map((i) => [i[0], i[1]]));
-    assert.deepEqual(status, { 1: OK, 2: INLINE, 3: OK, 4: OK, 5: OK, 6: OK, 7: INLINE });
+    assert.deepEqual(status, { 1: OK, 2: INLINE, 3: OK, 4: OK, 5: OK, 6: OK, 7: INLINE, 8: ERR, 9: INLINE });
     assert.deepEqual(inline, [
       { id: 1, tags: ['a'] },
       { id: 1, tags: ['a'] },
+      { id: 1, tags: ['a'] },
     ]);
+    assert.equal((items.find((i) => i[0] === 8)![2] as { code: string }).code, 'ERR_SHAREDKV_BAD_ARGUMENT');
+    assert.equal(await kv.has('evil'), false);
     const byId = new Map(items.map((i) => [i[0], i[2]]));
     assert.ok(byId.get(3) instanceof Uint8Array, 'a structured value stays encoded in its item');
     assert.equal(byId.get(4), null);
