@@ -27,6 +27,8 @@ export class Connection {
   /** Values of the outbox's {@link INLINE} items, in their order. */
   private inline: Uint8Array[] = [];
   private flushScheduled = false;
+  /** {@link flush}, bound once: what the engine runs to send this peer's held-back urgent pushes. */
+  private readonly flushNow = () => this.flush();
   private greeted: boolean;
   closed = false;
 
@@ -42,7 +44,7 @@ export class Connection {
       (id, err, result) => this.deferred(id, err, result),
       (message, urgent) => {
         this.queue([0, PUSH, message]);
-        if (urgent) this.flush();
+        if (urgent) engine.deferUrgent(this.flushNow);
       },
     );
   }
@@ -146,8 +148,9 @@ export class Connection {
     }
   }
 
-  /** Sends every queued reply as one frame. */
+  /** Sends every queued reply as one frame, after the urgent pushes of every peer (see `Engine.deferUrgent`). */
   flush(): void {
+    this.engine.flushUrgent();
     this.flushScheduled = false;
     if (this.outbox.length === 0 || this.closed) return;
     const items = this.outbox;

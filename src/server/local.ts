@@ -30,6 +30,8 @@ export class LocalCaller implements Caller {
     this.session = server.engine.openSession(
       `owner (pid ${process.pid})`,
       (id, err, result) => {
+        // The answer is an acknowledgement: invalidations the engine holds back leave first.
+        server.engine.flushUrgent();
         const w = this.waiting.get(id);
         if (!w) return;
         this.waiting.delete(id);
@@ -67,6 +69,7 @@ export class LocalCaller implements Caller {
       return Promise.reject(err);
     }
     if (result !== PENDING) {
+      this.server.engine.flushUrgent();
       const out = viewsOf(result);
       const durable = this.server.engine.durable?.();
       return durable ? durable.then(() => out) : Promise.resolve(out);
