@@ -27,6 +27,7 @@ const COLORS: Record<StoreKind, string> = {
   'cluster-shared-memory': '#bf8700',
   memored: '#1a7f37',
   raw: '#6e7781',
+  floor: '#424a53',
   map: '#afb8c1',
 };
 

@@ -1,6 +1,7 @@
 /**
- * sharedkv benchmark: sharedkv (socket, ipc, near cache, daemon socket, worker threads) against the floor (one raw `process.send` per call,
- * the classic article design) and the ceiling (an in-process Map), and with `--peers` against what a user
+ * sharedkv benchmark: sharedkv (socket, ipc, near cache, daemon socket, worker threads) against the classic
+ * article design (one raw `process.send` per call), the floor of sharedkv's own design (a batched socket
+ * store with nothing else, `floor-store.ts`) and the ceiling (an in-process Map), and with `--peers` against what a user
  * would pick instead (Redis via ioredis, lru-cache-for-clusters-as-promised, cluster-shared-memory, memored),
  * under six workloads with 2 and 4 cluster workers. Prints Markdown tables and the targets of issue 8, writes
  * `bench/results/latest.json` and the chart `bench/results/latest.svg`.

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { ArticleClient, serveArticleStore } from './article-store.js';
+import { FloorClient, serveFloorStore } from './floor-store.js';
 import { openPeerHost, openPeerStore, type PeerKind } from './peers.js';
 import type { PrivateRedis } from './redis-server.js';
 import type { WorkloadName } from './workloads.js';
@@ -29,6 +30,7 @@ export const STORE_KINDS = [
   'cluster-shared-memory',
   'memored',
   'raw',
+  'floor',
   'map',
 ] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -110,7 +112,15 @@ export const STORES: Record<StoreKind, StoreInfo> = {
   raw: {
     label: 'raw process.send',
     group: 'baseline',
-    note: 'The floor: the classic article design, one `process.send` message per call each way, JSON IPC, a plain object in the primary.',
+    note: 'The classic article design: one `process.send` message per call each way, JSON IPC, a plain object in the primary.',
+  },
+  floor: {
+    label: 'batched socket floor',
+    group: 'baseline',
+    note:
+      "The floor of sharedkv's own design (`floor-store.ts`): calls batched per tick over a Unix socket to the " +
+      'primary, hand-packed binary frames, JSON values kept as bytes, and nothing else (no validation, errors, ' +
+      'timeouts, TTL or reconnect). What any library built this way can reach on this machine.',
   },
   map: {
     label: 'in-process Map',
@@ -300,6 +310,15 @@ export async function openPrimaryHost(kind: StoreKind, context: HostContext): Pr
         close: async () => server.close(),
       };
     }
+    case 'floor': {
+      const server = await serveFloorStore();
+      return {
+        shared: true,
+        env: { BENCH_FLOOR_SOCKET: server.socket },
+        readNumber: async (key) => server.readNumber(key),
+        close: () => server.close(),
+      };
+    }
     case 'map':
       return { shared: false, readNumber: async () => undefined, close: async () => {} };
   }
@@ -335,6 +354,11 @@ export async function openWorkerStore(kind: StoreKind): Promise<BenchStore> {
       return connectNear(true);
     case 'raw':
       return new ArticleClient();
+    case 'floor': {
+      const socket = process.env.BENCH_FLOOR_SOCKET;
+      if (socket === undefined) throw new Error('BENCH_FLOOR_SOCKET is not set');
+      return FloorClient.connect(socket);
+    }
     case 'map':
       return new MapStore();
   }

@@ -52,6 +52,7 @@ describe('bench options', () => {
       'sharedkv-daemon',
       'sharedkv-thread',
       'raw',
+      'floor',
       'map',
     ] as const) {
       assert.ok(core.stores.includes(kind), kind);
