@@ -160,6 +160,14 @@ export interface Batch {
   has(key: string): this;
   incr(key: string, by?: number): this;
   decr(key: string, by?: number): this;
+  /**
+   * {@link Store.cas} as part of the batch; its result in `exec()` is whether the write happened. A value
+   * that does not match is a result (`false`), not a failure: the other commands still apply, so a batch
+   * that must apply only when every check passes needs the checks in a stored procedure instead. Call
+   * options belong to `exec()`, which sends the whole batch; a `timeout` here is refused as an unknown
+   * option.
+   */
+  cas(key: string, expected: unknown, next: unknown, options?: Omit<CasOptions, keyof CallOptions>): this;
   expire(key: string, ttl: number): this;
   persist(key: string): this;
   ttl(key: string): this;

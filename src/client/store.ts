@@ -106,6 +106,14 @@ function encodeStored(value: unknown): Encoded {
   return encodeValue(value);
 }
 
+/**
+ * The wire arguments of `cas`, standalone or in a batch. `null` stands for `undefined` (absent, or delete)
+ * rather than an encoding of it, so a stored `null` and a missing key stay apart.
+ */
+function casArgs(key: string, expected: unknown, next: unknown): unknown[] {
+  return [key, expected === undefined ? null : encodeValue(expected), next === undefined ? null : encodeValue(next)];
+}
+
 function checkKeyArg(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw badArgument(`Expected \`key\` to be a string, got ${describe(key)}`);
 }
@@ -267,11 +275,7 @@ export class KVStore implements Store {
       'cas',
       () => {
         const [command] = split(options);
-        const args: unknown[] = [
-          this.k(key),
-          expected === undefined ? null : encodeValue(expected),
-          next === undefined ? null : encodeValue(next),
-        ];
+        const args = casArgs(this.k(key), expected, next);
         if (command) args.push(command);
         return args;
       },
@@ -552,6 +556,13 @@ class KVBatch implements Batch {
 
   decr(key: string, by = 1): this {
     return this.add(() => ['decr', this.store.key(key), by]);
+  }
+
+  cas(key: string, expected: unknown, next: unknown, options?: Omit<CasOptions, keyof CallOptions>): this {
+    return this.add(() => {
+      const args = casArgs(this.store.key(key), expected, next);
+      return options === undefined ? ['cas', ...args] : ['cas', ...args, options];
+    });
   }
 
   expire(key: string, ttl: number): this {

@@ -61,6 +61,27 @@ const BAD_ARGUMENTS: Array<[string, Call]> = [
   ['getOrSet(k, loader, { ttl: -1 })', (s) => s.getOrSet('e:g', () => 'v', { ttl: -1 })],
   ['batch().set(k, v, { ttl: -1 })', (s) => s.batch().set('e:a', 1).set('e:b', 1, { ttl: -1 }).exec()],
   ['batch().get(1)', (s) => s.batch().get(any(1)).exec()],
+  ['batch().cas(k, a, b, { ttl: -1 })', (s) => s.batch().set('e:a', 1).cas('e:n', 5, 6, { ttl: -1 }).exec()],
+  [
+    'batch().cas(k, a, b, { unknown option })',
+    (s) =>
+      s
+        .batch()
+        .set('e:a', 1)
+        .cas('e:n', 5, 6, any({ nx: true }))
+        .exec(),
+  ],
+  [
+    'batch().cas(k, a, b, { timeout })',
+    (s) =>
+      s
+        .batch()
+        .set('e:a', 1)
+        .cas('e:n', 5, 6, any({ timeout: 100 }))
+        .exec(),
+  ],
+  ['batch().cas(k, a, b, 5)', (s) => s.batch().set('e:a', 1).cas('e:n', 5, 6, any(5)).exec()],
+  ['batch().cas(1, a, b)', (s) => s.batch().set('e:a', 1).cas(any(1), 5, 6).exec()],
   ["namespace('a b').set(k, v)", async (s) => s.namespace('a b').set('k', 'v')],
   ['get(k, { timeout: -1 })', (s) => s.get('e:n', { timeout: -1 })],
   ["set(k, v, { timeout: 'x' })", (s) => s.set('e:new', 'v', { timeout: any('x') })],
@@ -75,6 +96,24 @@ const NOT_SERIALIZABLE: Array<[string, Call]> = [
   ['set(k, { s: symbol })', (s) => s.set('e:n', { s: Symbol('s') })],
   ['mset({ a: 1, b: function })', (s) => s.mset({ 'e:a': 1, 'e:b': () => 1 })],
   ['cas(k, 5, function)', (s) => s.cas('e:n', 5, () => 1)],
+  [
+    'batch().set(a, 1).cas(k, 5, function)',
+    (s) =>
+      s
+        .batch()
+        .set('e:a', 1)
+        .cas('e:n', 5, () => 1)
+        .exec(),
+  ],
+  [
+    'batch().set(a, 1).cas(k, function, 6)',
+    (s) =>
+      s
+        .batch()
+        .set('e:a', 1)
+        .cas('e:n', () => 1, 6)
+        .exec(),
+  ],
   [
     'batch().set(a, 1).set(b, function)',
     (s) =>

@@ -13,6 +13,14 @@ async function rejectsWith(p: Promise<unknown>, code: string, index?: number): P
   });
 }
 
+/** A value only structured clone carries (a Date and a BigInt beyond 64 bits in a Map), made afresh per call. */
+function richMap(): Map<string, unknown> {
+  return new Map<string, unknown>([
+    ['at', new Date(1)],
+    ['n', 2n ** 80n],
+  ]);
+}
+
 export function structureTests(s: Suite): void {
   describe('counters', () => {
     s.test('incr and decr count from 0 with a default step of 1', async () => {
@@ -71,13 +79,8 @@ export function structureTests(s: Suite): void {
     });
 
     s.test('compares rich values: Map, Date, BigInt', async () => {
-      const make = () =>
-        new Map<string, unknown>([
-          ['at', new Date(1)],
-          ['n', 2n ** 80n],
-        ]);
-      await s.store.set('k', make());
-      assert.equal(await s.store.cas('k', make(), 'next'), true);
+      await s.store.set('k', richMap());
+      assert.equal(await s.store.cas('k', richMap(), 'next'), true);
       assert.equal(await s.store.get('k'), 'next');
     });
 
@@ -196,6 +199,146 @@ export function structureTests(s: Suite): void {
       const [r] = await Promise.all([batch, ...incrs]);
       assert.deepStrictEqual(r, [true, 1000, 1001, 1001]);
     });
+
+    s.test('cas: a match writes and answers true, a mismatch answers false and the rest still applies', async () => {
+      await s.store.set('stock', { sku: 'a', left: 3 });
+      await s.store.set('order', 'open');
+      const r = await s.store
+        .batch()
+        .cas('stock', { sku: 'a', left: 3 }, { sku: 'a', left: 2 })
+        .cas('order', 'paid', 'shipped')
+        .set('log', 1)
+        .get('stock')
+        .get('order')
+        .exec();
+      assert.deepStrictEqual(r, [true, false, true, { sku: 'a', left: 2 }, 'open']);
+      assert.deepStrictEqual(await snapshot(s.store), [
+        ['log', 1, false],
+        ['order', 'open', false],
+        ['stock', { sku: 'a', left: 2 }, false],
+      ]);
+    });
+
+    s.test('cas: checks and updates two keys together, and sees the earlier commands of its batch', async () => {
+      await s.store.mset({ from: 10, to: 0 });
+      const move = () => s.store.batch().cas('from', 10, 7).cas('to', 0, 3).exec();
+      assert.deepStrictEqual(await move(), [true, true]);
+      assert.deepStrictEqual(await move(), [false, false], 'the same expected values no longer match');
+      assert.deepStrictEqual(await s.store.mget(['from', 'to']), [7, 3]);
+      const r = await s.store.batch().set('k', 'a').cas('k', 'a', 'b').cas('k', 'a', 'c').get('k').exec();
+      assert.deepStrictEqual(r, [true, true, false, 'b']);
+    });
+
+    s.test('cas: plain objects and structured values (Date, Map, BigInt) compare by value', async () => {
+      await s.store.set('map', richMap());
+      await s.store.set('date', new Date(7));
+      await s.store.set('obj', { v: 1, tags: ['a'] });
+      const r = await s.store
+        .batch()
+        .cas('map', new Map([['at', new Date(2)]]), 'no')
+        .cas('map', richMap(), 'next')
+        .cas('date', new Date(8), 'no')
+        .cas('date', new Date(7), new Date(9))
+        .cas('obj', { v: 1, tags: ['b'] }, 'no')
+        .cas('obj', { v: 1, tags: ['a'] }, { v: 2 })
+        .exec();
+      assert.deepStrictEqual(r, [false, true, false, true, false, true]);
+      assert.deepStrictEqual(await s.store.mget(['map', 'date', 'obj']), ['next', new Date(9), { v: 2 }]);
+    });
+
+    s.test('cas: expected undefined means "absent", next undefined deletes', async () => {
+      await s.store.set('gone', 'v');
+      await s.store.set('null', null);
+      const r = await s.store
+        .batch()
+        .cas('new', undefined, 1)
+        .cas('new', undefined, 2)
+        .cas('null', undefined, 'x')
+        .cas('gone', 'other', undefined)
+        .has('gone')
+        .cas('gone', 'v', undefined)
+        .has('gone')
+        .cas('gone', 'v', undefined)
+        .exec();
+      assert.deepStrictEqual(r, [true, false, false, false, true, true, false, false]);
+      assert.deepStrictEqual(await snapshot(s.store), [
+        ['new', 1, false],
+        ['null', null, false],
+      ]);
+    });
+
+    s.test('cas: a ttl option sets the ttl of the new value; without it the ttl is kept', async () => {
+      await s.store.set('kept', 1, { ttl: 60_000 });
+      await s.store.set('none', 1);
+      const r = await s.store
+        .batch()
+        .cas('kept', 1, 2)
+        .cas('none', 1, 2)
+        .cas('fresh', undefined, 1, { ttl: 60_000 })
+        .cas('none', 1, 3, { ttl: 60_000 })
+        .exec();
+      assert.deepStrictEqual(r, [true, true, true, false]);
+      assert.ok((await s.store.ttl('kept')) > 0, 'ttl kept');
+      assert.equal(await s.store.ttl('none'), -1, 'no ttl given, none kept; the refused cas set none');
+      assert.ok((await s.store.ttl('fresh')) > 0, 'ttl set');
+    });
+
+    s.test('cas: a later command failing undoes an earlier matching cas', async () => {
+      await s.store.set('k', { v: 'old' }, { ttl: 60_000 });
+      await s.store.set('d', 'doomed');
+      await s.store.set('s', 'string');
+      const before = await snapshot(s.store);
+      await rejectsWith(
+        s.store.batch().cas('k', { v: 'old' }, { v: 'new' }).cas('d', 'doomed', undefined).incr('s').exec(),
+        'ERR_SHAREDKV_WRONG_TYPE',
+        2,
+      );
+      assert.deepStrictEqual(await snapshot(s.store), before);
+      assert.ok((await s.store.ttl('k')) > 0, 'the ttl is back too');
+      await rejectsWith(
+        s.store.batch().cas('k', { v: 'old' }, { v: 'new' }).set('x', 1, { ttl: -1 }).exec(),
+        'ERR_SHAREDKV_BAD_ARGUMENT',
+        1,
+      );
+      assert.deepStrictEqual(await snapshot(s.store), before);
+    });
+
+    s.test('cas: bad arguments refuse the whole batch with data.index; nothing is applied', async () => {
+      await s.store.set('k', 1);
+      const before = await snapshot(s.store);
+      const any = (v: unknown) => v as never;
+      await rejectsWith(s.store.batch().set('a', 1).cas('k', 1, 2, { ttl: -1 }).exec(), 'ERR_SHAREDKV_BAD_ARGUMENT', 1);
+      await rejectsWith(s.store.batch().set('a', 1).cas('k', 1, 2, { ttl: 0 }).exec(), 'ERR_SHAREDKV_BAD_ARGUMENT', 1);
+      await rejectsWith(
+        s.store
+          .batch()
+          .cas('k', 1, 2)
+          .set('a', 1)
+          .cas('k', 2, 3, any({ nx: true }))
+          .exec(),
+        'ERR_SHAREDKV_BAD_ARGUMENT',
+        2,
+      );
+      await rejectsWith(
+        s.store
+          .batch()
+          .cas('k', 1, 2)
+          .cas('k', 2, 3, any({ timeout: 100 }))
+          .exec(),
+        'ERR_SHAREDKV_BAD_ARGUMENT',
+        1,
+      );
+      await rejectsWith(s.store.batch().cas('k', 1, 2).cas(any(5), 1, 2).exec(), 'ERR_SHAREDKV_BAD_ARGUMENT');
+      await rejectsWith(
+        s.store
+          .batch()
+          .cas('k', 1, 2)
+          .cas('k', 2, () => 3)
+          .exec(),
+        'ERR_SHAREDKV_NOT_SERIALIZABLE',
+      );
+      assert.deepStrictEqual(await snapshot(s.store), before);
+    });
   });
 
   describe('namespaces', () => {
@@ -249,6 +392,31 @@ export function structureTests(s: Suite): void {
       assert.deepStrictEqual(await ns.mget(['k', 'g', 'b', 'zz']), [3, 'loaded', 2, undefined]);
       assert.equal(await ns.del(['k', 'b']), 2);
       assert.deepEqual((await s.store.keys()).sort(), ['app:g']);
+    });
+
+    s.test('a batch cas in a namespace compares and writes its own key only', async () => {
+      const ns = s.store.namespace('app');
+      await s.store.set('k', 1);
+      await ns.set('k', 2);
+      await s.store.set('root-only', 'root');
+      const r = await ns
+        .batch()
+        .cas('k', 1, 'root value seen')
+        .cas('k', 2, 3)
+        .cas('root-only', undefined, 'ns')
+        .cas('app:k', undefined, 'nested')
+        .exec();
+      assert.deepStrictEqual(r, [false, true, true, true]);
+      assert.deepStrictEqual(await snapshot(s.store), [
+        ['app:app:k', 'nested', false],
+        ['app:k', 3, false],
+        ['app:root-only', 'ns', false],
+        ['k', 1, false],
+        ['root-only', 'root', false],
+      ]);
+      // The parent reaches the key under its prefixed name (one namespace per batch: one slot on a cluster).
+      assert.deepStrictEqual(await s.store.batch().cas('app:k', 3, 4).exec(), [true]);
+      assert.equal(await ns.get('k'), 4);
     });
 
     s.test('nested namespaces nest their prefixes, and the parent sees the child', async () => {

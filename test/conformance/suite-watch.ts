@@ -74,6 +74,34 @@ export function watchTests(s: Suite): void {
     );
 
     s.test(
+      'a cas of a batch is reported as a set or del when it matches, and not at all when it does not',
+      async () => {
+        const events: WatchEvent[] = [];
+        const off = await s.store.watch('c:*', (e) => events.push(e));
+        await s.peer.set('c:0', 'start');
+        await s.peer
+          .batch()
+          .cas('c:1', undefined, 1)
+          .cas('c:1', 5, 6)
+          .cas('c:0', 'start', new Map([['n', 1n]]))
+          .cas('c:1', 1, undefined)
+          .cas('c:1', 1, 'absent by now')
+          .set('c:end', true)
+          .exec();
+        await waitUntil(() => events.length >= 5, 'five events');
+        assert.deepStrictEqual(events, [
+          { key: 'c:0', op: 'set', value: 'start' },
+          { key: 'c:1', op: 'set', value: 1 },
+          { key: 'c:0', op: 'set', value: new Map([['n', 1n]]) },
+          { key: 'c:1', op: 'del' },
+          { key: 'c:end', op: 'set', value: true },
+        ]);
+        await off();
+      },
+      'peer',
+    );
+
+    s.test(
       "one writer's changes are reported in the order it made them",
       async () => {
         const seen: number[] = [];

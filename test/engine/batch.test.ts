@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SharedKVError } from '../../src/errors.js';
+import { legacyEncoding } from '../../src/protocol/codec.js';
 import { dec, EngineHarness, enc } from '../helpers/engine.js';
 
 type Op = [string, ...unknown[]];
@@ -185,6 +186,90 @@ describe('engine: batch', () => {
       assert.throws(() => h.exec('batch', bad), { code: 'ERR_SHAREDKV_BAD_ARGUMENT' }, JSON.stringify(bad));
     }
     assert.equal(h.exec('has', 'a'), false);
+  });
+
+  it('cas: a match writes and answers true; a mismatch answers false and the batch goes on', () => {
+    const h = new EngineHarness();
+    h.set('k', { v: 1 }, { ttl: 500 });
+    h.set('d', 'del me');
+    const r = h.exec('batch', [
+      ['cas', 'k', enc({ v: 2 }), enc('no')],
+      ['cas', 'k', enc({ v: 1 }), enc({ v: 3 })],
+      ['cas', 'new', null, enc(1), { ttl: 100 }],
+      ['cas', 'new', null, enc(2)],
+      ['cas', 'd', enc('del me'), null],
+      ['set', 'after', enc(true)],
+    ]);
+    assert.deepEqual(r, [false, true, true, false, true, true]);
+    assert.deepEqual([h.get('k'), h.get('new'), h.exec('has', 'd'), h.get('after')], [{ v: 3 }, 1, false, true]);
+    assert.deepEqual([h.exec('ttl', 'k'), h.exec('ttl', 'new')], [500, 100]);
+  });
+
+  it('cas: a value stored in the older structured form still matches its plain encoding', () => {
+    const h = new EngineHarness();
+    const value = { id: 1, tags: ['a', 'b'] };
+    const legacy = legacyEncoding(enc(value));
+    assert.ok(legacy);
+    h.exec('set', 'k', legacy);
+    const r = h.exec('batch', [
+      ['cas', 'k', enc({ id: 1, tags: ['a'] }), enc('no')],
+      ['cas', 'k', enc(value), enc('swapped')],
+    ]);
+    assert.deepEqual(r, [false, true]);
+    assert.equal(h.get('k'), 'swapped');
+  });
+
+  it('cas: bad arguments at index k refuse the whole batch before anything runs', () => {
+    const h = new EngineHarness();
+    h.set('k', 1);
+    const before = h.digest();
+    const bad: unknown[][] = [
+      ['cas', 'k', enc(1), enc(2), { ttl: -1 }],
+      ['cas', 'k', enc(1), enc(2), { nx: true }],
+      ['cas', 'k', enc(1), enc(2), 5],
+      ['cas', 'k', 'not bytes', enc(2)],
+      ['cas', 'k', enc(1), new Uint8Array(0)],
+      ['cas', 5, enc(1), enc(2)],
+      ['cas', 'k', enc(1)],
+    ];
+    for (const op of bad) {
+      assert.throws(
+        () => h.exec('batch', [['cas', 'k', enc(1), enc(2)], ['set', 'a', enc(1)], op]),
+        (err: SharedKVError) => {
+          assert.equal(err.code, 'ERR_SHAREDKV_BAD_ARGUMENT');
+          assert.equal((err.data as { index?: unknown }).index, 2);
+          return true;
+        },
+        JSON.stringify(op.slice(0, 2)),
+      );
+    }
+    assert.equal(h.digest(), before);
+  });
+
+  it('cas: a write invalidates the near caches holding the key, as a standalone cas does; a mismatch does not', () => {
+    const h = new EngineHarness();
+    const pushes: unknown[][] = [];
+    const reader = h.engine.openSession(
+      'reader',
+      () => {},
+      (message) => pushes.push(message),
+    );
+    h.set('held', 1);
+    h.set('other', 1);
+    for (const key of ['held', 'other']) assert.ok(h.engine.execute(reader, 1, 'getc', [key]));
+    h.exec('batch', [
+      ['cas', 'held', enc(2), enc(3)],
+      ['cas', 'other', enc(2), enc(3)],
+    ]);
+    assert.deepEqual(pushes, [], 'nothing changed, nothing invalidated');
+    h.exec('batch', [
+      ['cas', 'held', enc(1), enc(2)],
+      ['cas', 'other', enc(1), null],
+    ]);
+    assert.deepEqual(pushes, [
+      ['inv', 'held'],
+      ['inv', 'other'],
+    ]);
   });
 
   it('an expired key read inside a failed batch is counted as expired once', () => {

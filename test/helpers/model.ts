@@ -63,12 +63,12 @@ export type BatchStep =
   | { op: 'incr'; key: string; by: number }
   | { op: 'decr'; key: string; by: number }
   | { op: 'expire'; key: string; ttl: number }
-  | { op: 'persist'; key: string };
+  | { op: 'persist'; key: string }
+  | { op: 'cas'; key: string; expected: number | 'absent'; next: number | 'absent'; ttl?: number };
 
 /** One command of a sequence. */
 export type Op =
   | BatchStep
-  | { op: 'cas'; key: string; expected: number | 'absent'; next: number | 'absent'; ttl?: number }
   | { op: 'ttl'; key: string }
   | { op: 'mget'; keys: string[] }
   | { op: 'keys' }
@@ -223,6 +223,14 @@ function modelStep(m: Model, s: BatchStep): unknown {
       m.data.set(s.key, { v: e.v, exp: 0 });
       return true;
     }
+    case 'cas': {
+      const prev = read(m, s.key);
+      const match = s.expected === 'absent' ? !prev : prev !== undefined && same(prev.v, VALUES[s.expected]);
+      if (!match) return false;
+      if (s.next === 'absent') m.data.delete(s.key);
+      else m.data.set(s.key, { v: VALUES[s.next], exp: s.ttl === undefined ? (prev?.exp ?? 0) : m.now + s.ttl });
+      return true;
+    }
   }
 }
 
@@ -247,14 +255,6 @@ export function applyModel(m: Model, op: Op, actual: Outcome): Outcome {
 
 function modelOp(m: Model, op: Op, actual: Outcome): unknown {
   switch (op.op) {
-    case 'cas': {
-      const prev = read(m, op.key);
-      const match = op.expected === 'absent' ? !prev : prev !== undefined && same(prev.v, VALUES[op.expected]);
-      if (!match) return false;
-      if (op.next === 'absent') m.data.delete(op.key);
-      else m.data.set(op.key, { v: VALUES[op.next], exp: op.ttl === undefined ? (prev?.exp ?? 0) : m.now + op.ttl });
-      return true;
-    }
     case 'ttl': {
       const e = read(m, op.key);
       if (!e) return -2;
@@ -400,6 +400,13 @@ async function realOp(r: Real, op: Op, target: ModelTarget, m: Model): Promise<u
           case 'persist':
             b.persist(st.key);
             break;
+          case 'cas': {
+            const expected = st.expected === 'absent' ? undefined : VALUES[st.expected];
+            const next = st.next === 'absent' ? undefined : VALUES[st.next];
+            if (st.ttl === undefined) b.cas(st.key, expected, next);
+            else b.cas(st.key, expected, next, { ttl: st.ttl });
+            break;
+          }
         }
       }
       return b.exec();
@@ -512,15 +519,14 @@ export function opArbitrary(timeTravel: boolean): fc.Arbitrary<Op> {
     { weight: 1, arbitrary: fc.record({ op: fc.constant('persist' as const), key }) },
   );
   const casValue = fc.oneof(fc.constant('absent' as const), value);
+  const cas: fc.Arbitrary<BatchStep> = fc.record(
+    { op: fc.constant('cas' as const), key, expected: casValue, next: casValue, ttl },
+    { requiredKeys: ['op', 'key', 'expected', 'next'] },
+  );
+  const batchStep = fc.oneof({ weight: 12, arbitrary: step }, { weight: 3, arbitrary: cas });
   const arbs: Array<fc.WeightedArbitrary<Op>> = [
     { weight: 12, arbitrary: step },
-    {
-      weight: 3,
-      arbitrary: fc.record(
-        { op: fc.constant('cas' as const), key, expected: casValue, next: casValue, ttl },
-        { requiredKeys: ['op', 'key', 'expected', 'next'] },
-      ),
-    },
+    { weight: 3, arbitrary: cas },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('ttl' as const), key }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('mget' as const), keys }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('keys' as const) }) },
@@ -529,7 +535,7 @@ export function opArbitrary(timeTravel: boolean): fc.Arbitrary<Op> {
       weight: 2,
       arbitrary: fc.record({
         op: fc.constant('batch' as const),
-        steps: fc.array(step, { minLength: 1, maxLength: 6 }),
+        steps: fc.array(batchStep, { minLength: 1, maxLength: 6 }),
       }),
     },
     {

@@ -481,6 +481,9 @@ class RemoteBatch implements Batch {
   decr(...args: [key: string, by?: number]): this {
     return this.add('decr', args);
   }
+  cas(...args: [key: string, expected: unknown, next: unknown, options?: Omit<CasOptions, keyof CallOptions>]): this {
+    return this.add('cas', args);
+  }
   expire(...args: [key: string, ttl: number]): this {
     return this.add('expire', args);
   }

@@ -186,6 +186,17 @@ describe('Redis backend options', { skip }, () => {
       assert.equal(await kv.cas('user', new Date(0), 'next'), false, 'an unstorable expected value never matches');
       assert.equal(await kv.cas('user', { name: 'Ada', tags: ['x'], n: 1.5, ok: true, none: null }, 'next'), true);
       assert.equal(await raw.get('{js}:user'), '"next"');
+      // The same in a batch: an unstorable expected value is a mismatch, and the rest of the batch applies.
+      assert.deepEqual(
+        await kv.batch().cas('user', new Date(0), 'no').cas('user', 'next', { v: 1 }).set('after', 1).exec(),
+        [false, true, true],
+      );
+      assert.equal(await raw.get('{js}:user'), '{"v":1}');
+      await assert.rejects(kv.batch().set('after', 2).cas('user', new Date(0), new Map()).exec(), {
+        code: 'ERR_SHAREDKV_NOT_SERIALIZABLE',
+        data: { index: 1, path: '' },
+      });
+      assert.equal(await raw.get('{js}:after'), '1', 'nothing of the refused batch was written');
       await raw.set('{js}:garbage', 'not json');
       await assert.rejects(kv.get('garbage'), { code: 'ERR_SHAREDKV_WRONG_TYPE' });
     } finally {
@@ -371,6 +382,17 @@ describe('counters on Redis', { skip }, () => {
     assert.equal(await kv.cas('old', { id: 9, tags: ['x'] }, 'no'), false);
     assert.equal(await kv.cas('old', value, { id: 10, tags: [] }), true);
     assert.deepEqual(await raw.getBuffer('{num}:old'), Buffer.from(encodeValue({ id: 10, tags: [] })));
+    // Inside a batch too (the script gets the older form beside the expected bytes).
+    await raw.set('{num}:old', Buffer.from(legacy));
+    assert.deepEqual(
+      await kv
+        .batch()
+        .cas('old', { id: 9, tags: ['x'] }, 'no')
+        .cas('old', value, 'batch')
+        .exec(),
+      [false, true],
+    );
+    assert.equal(await kv.get('old'), 'batch');
   });
 
   it('NaN and Infinity count as numbers, as in the memory owner', async () => {

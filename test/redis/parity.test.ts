@@ -4,7 +4,7 @@
  * must be identical, as must the whole store after each sequence. 1,000 sequences of 20 commands each,
  * over a small key space with namespaces, counters on floats and integers, cas on the values counters
  * wrote (which checks that Redis writes numbers byte for byte as the memory owner does), batches that
- * fail midway, and refused arguments. Ttls are long (a minute) and compared as "has one or not", so the
+ * fail midway (with cas among their commands), and refused arguments. Ttls are long (a minute) and compared as "has one or not", so the
  * run does not depend on timing.
  */
 import assert from 'node:assert/strict';
@@ -160,8 +160,10 @@ function generator(random: () => number) {
     }
     // A batch of 1 to 5 commands, some of which may fail (a wrong type, a bad ttl).
     const n = 1 + int(5);
-    const ops: Array<(b: ReturnType<Store['batch']>) => void> = [];
+    /** Each command, given the batch and the values its keys held before it (for cas of the current value). */
+    const ops: Array<(b: ReturnType<Store['batch']>, current: Map<string, unknown>) => void> = [];
     const labels: string[] = [];
+    const reads = new Set<string>();
     for (let i = 0; i < n; i++) {
       const k = pick(KEYS);
       const c = random();
@@ -173,29 +175,40 @@ function generator(random: () => number) {
       } else if (c < 0.45) {
         ops.push((b) => b.get(k));
         labels.push(`get ${k}`);
-      } else if (c < 0.7) {
+      } else if (c < 0.63) {
         const by = pick(BYS);
         ops.push((b) => b.incr(k, by));
         labels.push(`incr ${k}`);
-      } else if (c < 0.8) {
+      } else if (c < 0.71) {
         ops.push((b) => b.del(k));
         labels.push(`del ${k}`);
-      } else if (c < 0.87) {
+      } else if (c < 0.76) {
         ops.push((b) => b.has(k));
         labels.push(`has ${k}`);
-      } else if (c < 0.94) {
+      } else if (c < 0.82) {
         ops.push((b) => b.expire(k, LONG));
         labels.push(`expire ${k}`);
-      } else {
+      } else if (c < 0.86) {
         ops.push((b) => b.persist(k));
         labels.push(`persist ${k}`);
+      } else {
+        // Expected: the value before the batch (counters' bytes compared), absent, or another value.
+        const e = random();
+        const other = pick(VALUES)();
+        const next = random() < 0.15 ? undefined : pick(VALUES)();
+        const o = random() < 0.3 ? { ttl: LONG } : undefined;
+        if (e < 0.5) reads.add(k);
+        ops.push((b, current) => b.cas(k, e < 0.5 ? current.get(k) : e < 0.65 ? undefined : other, next, o));
+        labels.push(`cas ${k} ${e < 0.5 ? 'current' : e < 0.65 ? 'absent' : String(other)} → ${String(next)}`);
       }
     }
     return {
       label: `batch [${labels.join(', ')}]`,
-      run: (s) => {
+      run: async (s) => {
+        const current = new Map<string, unknown>();
+        for (const k of reads) current.set(k, await s.get(k));
         const b = s.batch();
-        for (const op of ops) op(b);
+        for (const op of ops) op(b, current);
         return b.exec();
       },
     };
