@@ -10,8 +10,8 @@
  * A hit first creates the window key if it is missing (`set nx`, with `get` so the same call returns the
  * window that is live), then adds to that window's counter in one atomic batch. Because the counter is
  * named after its window, a hit can never be counted in a window other than the one whose reset time it
- * reports, whatever expires between the two round trips: counts are atomic and `resetTime` is exact. The
- * alternative of one counter key plus `ttl()` needs `ttl` inside a batch, which the Batch API lacks; two
+ * reports, whatever expires between the two round trips: counts are atomic and `resetTime` is exact. Not
+ * one counter key read back with `ttl()`: a reset time derived from a ttl drifts from the window's, and two
  * keys that expire "together" drift apart, since every write in a batch reads the clock anew.
  */
 import type { Store } from '../types.js';

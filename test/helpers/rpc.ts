@@ -198,7 +198,7 @@ export const STORE_METHODS = new Set([
 ]);
 
 /** The Batch methods the worker replays. */
-export const BATCH_METHODS = new Set(['get', 'set', 'del', 'has', 'incr', 'decr', 'cas', 'expire', 'persist']);
+export const BATCH_METHODS = new Set(['get', 'set', 'del', 'has', 'incr', 'decr', 'cas', 'expire', 'persist', 'ttl']);
 
 /** Kinds of the live objects a worker keeps for the test side. */
 export type ObjectKind = 'lock' | 'semaphore' | 'subscription' | 'function';
