@@ -33,6 +33,21 @@ describe('near cache', () => {
     await Promise.all([once(reader, 'exit'), once(writer, 'exit')]);
   });
 
+  it('2 writers bursting 50 keys a round, 2 readers with 32 reads in flight: never older than an acknowledged round', async () => {
+    kv ??= (await connect({ role: 'owner' })) as OwnerStore;
+    const common = { SKV_KEYS: '50', SKV_N: '300' };
+    const writers = ['a', 'b'].map((id) => forkWorker({ ...common, SKV_ROLE: 'burst-writer', SKV_ID: id }, FIXTURE));
+    const readers = [0, 1].map(() => forkWorker({ ...common, SKV_ROLE: 'burst-reader', SKV_WRITERS: 'a,b' }, FIXTURE));
+    const results = await Promise.all([...writers, ...readers].map((p) => nextEvent(p, 'done', 120_000)));
+    for (const r of results.slice(2)) {
+      assert.equal(r.stale, 0, 'no read older than the round its writer had acknowledged');
+      assert.ok((r.reads as number) > 1_000, `only ${r.reads} reads`);
+    }
+    const procs = [...writers, ...readers];
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map((p) => once(p, 'exit')));
+  });
+
   it('frozen mode: hits share one deeply frozen object; values that cannot be frozen are copies', async () => {
     kv ??= (await connect({ role: 'owner' })) as OwnerStore;
     const w = forkWorker({ SKV_ROLE: 'frozen' }, FIXTURE);
